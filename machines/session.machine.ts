@@ -1,0 +1,404 @@
+/**
+ * One session per WebSocket: connected -> udp_waiting -> udp_established -> closed.
+ *
+ * Pure statechart. All IO is in two actors handed in through `.provide({ actors })`:
+ * - `bridge`: the session's IO (WebSocket, UDP sends, AES-GCM). It receives BridgeCommands
+ *   and sends back SessionEvents (authenticated heartbeats, peer CLOSE, WebSocket close).
+ * - `resolveTargets`: turns the client's `host` parameters into candidate endpoints.
+ * Every timing is a named delay read from context; time comes from XState's clock only.
+ */
+import { assign, fromCallback, fromPromise, sendTo, setup } from 'xstate';
+import { formatEndpoint, sameEndpoint } from '../src/net/endpoint.js';
+import {
+  CLOSE_CODES,
+  type BridgeCommand,
+  type BridgeInput,
+  type CloseReason,
+  type Echo,
+  type Endpoint,
+  type Family,
+  type LinkStatus,
+  type PeerHeartbeatEvent,
+  type ResolveInput,
+  type ResolvedTargets,
+  type SessionEvent,
+  type SessionInput,
+  type SessionOutput,
+  type SessionTiming,
+  type StatusFrame,
+  type WaitReason,
+} from './types.js';
+
+/** Endpoints learned from authenticated heartbeats (peer-reflexive candidates) kept at most. */
+export const MAX_LEARNED_ENDPOINTS = 4;
+/** Peer sessions that said CLOSE, remembered so a replay of them is never adopted again. */
+export const MAX_RETIRED_PEERS = 16;
+
+export interface PeerPath {
+  salt: string;
+  endpoint: Endpoint;
+  rttMs: number;
+}
+
+export interface SessionContext {
+  id: string;
+  hosts: string[];
+  port: number;
+  families: Family[];
+  timing: SessionTiming;
+  candidates: Endpoint[];
+  /** Sources of authenticated heartbeats: punched too, whatever their family. */
+  learned: Endpoint[];
+  peer: PeerPath | null;
+  /** What our heartbeats echo. */
+  heard: Echo | null;
+  retired: string[];
+  /** Why we are waiting again, or why we closed. */
+  waitReason: WaitReason | null;
+  closeReason: CloseReason | null;
+  closeMessage: string | null;
+}
+
+const MESSAGES: Record<CloseReason | WaitReason, (timing: SessionTiming) => string> = {
+  client_closed: () => 'the client closed the WebSocket',
+  server_shutdown: () => 'the server is shutting down',
+  punch_timeout: (t) => `punching failed: no authenticated heartbeat from the peer within ${t.punchTimeoutMs} ms`,
+  no_candidates: () => 'no usable peer address',
+  peer_timeout: (t) => `no heartbeat from the peer for ${t.peerTimeoutMs} ms`,
+  peer_closed: () => 'the peer session closed',
+};
+
+function frame(context: SessionContext, status: LinkStatus, extra: Partial<StatusFrame> = {}): BridgeCommand {
+  return { type: 'status', frame: { type: 'status', status, session: context.id, ...extra } };
+}
+
+function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function establishedFrame(context: SessionContext): BridgeCommand {
+  const peer = context.peer!;
+  return frame(context, 'UDP_ESTABLISHED', {
+    family: peer.endpoint.family,
+    peer: formatEndpoint(peer.endpoint),
+    rttMs: roundMs(peer.rttMs),
+  });
+}
+
+function addLearned(learned: Endpoint[], endpoint: Endpoint): Endpoint[] {
+  if (learned.some((e) => sameEndpoint(e, endpoint))) return learned;
+  return [endpoint, ...learned].slice(0, MAX_LEARNED_ENDPOINTS);
+}
+
+/** Where a waiting session sends heartbeats: this phase's candidates plus learned endpoints. */
+export function punchTargets(context: SessionContext, family: Family): Endpoint[] {
+  const targets = context.candidates.filter((c) => c.family === family);
+  for (const endpoint of context.learned) {
+    if (context.families.includes(endpoint.family) && !targets.some((t) => sameEndpoint(t, endpoint))) {
+      targets.push(endpoint);
+    }
+  }
+  return targets;
+}
+
+function echoOf(event: PeerHeartbeatEvent): Echo {
+  return { salt: event.peerSalt, sentAt: event.sentAt, at: event.at };
+}
+
+/**
+ * A punching phase for one family: report it, heartbeat at once and every punch interval,
+ * establish on proof, answer a newly heard peer session at once.
+ */
+function punching(family: Family) {
+  const punch = { type: 'punch', params: { family } } as const;
+  return {
+    entry: [{ type: 'reportWaiting', params: { family } } as const, punch],
+    initial: 'tick' as const,
+    states: {
+      tick: { after: { punchInterval: { target: 'tick', reenter: true, actions: punch } } },
+    },
+    on: {
+      'peer.heartbeat': [
+        {
+          guard: { type: 'provesPath', params: ({ event }: { event: PeerHeartbeatEvent }) => event },
+          target: '#session.udp_established',
+          actions: { type: 'adoptPeer', params: ({ event }: { event: PeerHeartbeatEvent }) => event },
+        },
+        {
+          guard: { type: 'isNewVoice', params: ({ event }: { event: PeerHeartbeatEvent }) => event },
+          actions: [{ type: 'recordHeard', params: ({ event }: { event: PeerHeartbeatEvent }) => event }, punch],
+        },
+        { actions: { type: 'recordHeard', params: ({ event }: { event: PeerHeartbeatEvent }) => event } },
+      ],
+    },
+  } as const;
+}
+
+export const sessionMachine = setup({
+  types: {
+    context: {} as SessionContext,
+    input: {} as SessionInput,
+    events: {} as SessionEvent,
+    output: {} as SessionOutput,
+  },
+  actors: {
+    // Placeholders: the server provides the real ones, tests provide their own.
+    bridge: fromCallback<BridgeCommand, BridgeInput>(() => {
+      throw new Error('session machine: provide a `bridge` actor');
+    }),
+    resolveTargets: fromPromise<ResolvedTargets, ResolveInput>(async () => {
+      throw new Error('session machine: provide a `resolveTargets` actor');
+    }),
+  },
+  delays: {
+    punchInterval: ({ context }) => context.timing.punchMs,
+    heartbeatInterval: ({ context }) => context.timing.heartbeatMs,
+    fallbackDelay: ({ context }) => context.timing.fallbackMs,
+    peerTimeout: ({ context }) => context.timing.peerTimeoutMs,
+    punchTimeout: ({ context }) => context.timing.punchTimeoutMs,
+  },
+  guards: {
+    hasCandidates: (_, targets: ResolvedTargets) => targets.candidates.length > 0,
+    hasIpv6Candidates: ({ context }) => context.candidates.some((c) => c.family === 'ipv6'),
+    hasIpv4Candidates: ({ context }) => context.candidates.some((c) => c.family === 'ipv4'),
+    punchTimeoutEnabled: ({ context }) => context.timing.punchTimeoutMs > 0,
+    /** The peer session has heard this one recently, and is not one that already said goodbye. */
+    provesPath: ({ context }, event: PeerHeartbeatEvent) =>
+      event.echoesUs &&
+      event.echoAgeMs !== null &&
+      event.echoAgeMs <= context.timing.peerTimeoutMs &&
+      !context.retired.includes(event.peerSalt),
+    isNewVoice: ({ context }, event: PeerHeartbeatEvent) => context.heard?.salt !== event.peerSalt,
+    isCurrentPeer: ({ context }, peerSalt: string) => context.peer?.salt === peerSalt,
+    peerMoved: ({ context }, event: PeerHeartbeatEvent) =>
+      context.peer?.salt === event.peerSalt && !sameEndpoint(context.peer.endpoint, event.from),
+  },
+  actions: {
+    reportConnected: sendTo('bridge', ({ context }) => frame(context, 'CONNECTED')),
+    reportWaiting: sendTo('bridge', ({ context }, params: { family: Family }) =>
+      frame(context, 'UDP_WAITING', {
+        family: params.family,
+        ...(context.waitReason
+          ? { reason: context.waitReason, message: MESSAGES[context.waitReason](context.timing) }
+          : {}),
+      }),
+    ),
+    reportEstablished: sendTo('bridge', ({ context }) => establishedFrame(context)),
+    reportClosed: sendTo('bridge', ({ context }) =>
+      frame(context, 'CLOSED', {
+        reason: context.closeReason!,
+        message: context.closeMessage ?? MESSAGES[context.closeReason!](context.timing),
+      }),
+    ),
+    punch: sendTo('bridge', ({ context }, params: { family: Family }) => ({
+      type: 'heartbeat' as const,
+      to: punchTargets(context, params.family),
+      echo: context.heard,
+    })),
+    beat: sendTo('bridge', ({ context }) => ({
+      type: 'heartbeat' as const,
+      to: [context.peer!.endpoint],
+      echo: context.heard,
+    })),
+    openPath: sendTo('bridge', ({ context }) => ({
+      type: 'path.up' as const,
+      peerSalt: context.peer!.salt,
+      endpoint: context.peer!.endpoint,
+    })),
+    closePath: sendTo('bridge', { type: 'path.down' }),
+    closeBridge: sendTo('bridge', ({ context }) => ({
+      type: 'close' as const,
+      code: CLOSE_CODES[context.closeReason!],
+      reason: context.closeReason!,
+    })),
+    recordCandidates: assign({ candidates: (_, targets: ResolvedTargets) => targets.candidates }),
+    recordHeard: assign(({ context }, event: PeerHeartbeatEvent) => ({
+      heard: echoOf(event),
+      learned: addLearned(context.learned, event.from),
+    })),
+    adoptPeer: assign((_, event: PeerHeartbeatEvent) => ({
+      peer: { salt: event.peerSalt, endpoint: event.from, rttMs: event.rttMs ?? 0 },
+      heard: echoOf(event),
+      waitReason: null,
+    })),
+    refreshPeer: assign(({ context }, event: PeerHeartbeatEvent) => ({
+      peer: {
+        salt: context.peer!.salt,
+        endpoint: event.from,
+        rttMs: event.rttMs ?? context.peer!.rttMs,
+      },
+      heard: echoOf(event),
+    })),
+    losePeer: assign(({ context }, reason: WaitReason) => ({
+      waitReason: reason,
+      learned: context.peer ? addLearned(context.learned, context.peer.endpoint) : context.learned,
+      peer: null,
+    })),
+    retire: assign(({ context }, peerSalt: string) => ({
+      retired: [peerSalt, ...context.retired.filter((s) => s !== peerSalt)].slice(0, MAX_RETIRED_PEERS),
+      heard: context.heard?.salt === peerSalt ? null : context.heard,
+    })),
+    setClose: assign((_, params: { reason: CloseReason; message?: string }) => ({
+      closeReason: params.reason,
+      closeMessage: params.message ?? null,
+    })),
+  },
+}).createMachine({
+  id: 'session',
+  description: 'One WebSocket client bridged to one peer over hole-punched, encrypted UDP.',
+  context: ({ input }) => ({
+    id: input.id,
+    hosts: input.hosts,
+    port: input.port,
+    families: input.families,
+    timing: input.timing,
+    candidates: [],
+    learned: [],
+    peer: null,
+    heard: null,
+    retired: [],
+    waitReason: null,
+    closeReason: null,
+    closeMessage: null,
+  }),
+  invoke: { id: 'bridge', src: 'bridge', input: ({ context }) => ({ sessionId: context.id }) },
+  initial: 'connected',
+  on: {
+    'ws.closed': { target: '.closed', actions: { type: 'setClose', params: { reason: 'client_closed' } } },
+    'server.shutdown': { target: '.closed', actions: { type: 'setClose', params: { reason: 'server_shutdown' } } },
+  },
+  states: {
+    connected: {
+      description: 'WebSocket accepted; resolving the peer candidates.',
+      entry: 'reportConnected',
+      invoke: {
+        src: 'resolveTargets',
+        input: ({ context }) => ({ hosts: context.hosts, port: context.port, families: context.families }),
+        onDone: [
+          {
+            guard: { type: 'hasCandidates', params: ({ event }) => event.output },
+            target: 'udp_waiting',
+            actions: { type: 'recordCandidates', params: ({ event }) => event.output },
+          },
+          {
+            target: 'closed',
+            actions: {
+              type: 'setClose',
+              params: ({ event }) => ({
+                reason: 'no_candidates' as const,
+                message: `no usable peer address: ${event.output.problems.join('; ') || 'nothing resolved'}`,
+              }),
+            },
+          },
+        ],
+        onError: {
+          target: 'closed',
+          actions: {
+            type: 'setClose',
+            params: ({ event }) => ({ reason: 'no_candidates' as const, message: `resolving failed: ${String(event.error)}` }),
+          },
+        },
+      },
+    },
+
+    udp_waiting: {
+      description:
+        'Punching: heartbeats to the candidates every punch interval, IPv6 first, IPv4 after the fallback delay. ' +
+        'An authenticated heartbeat that echoes ours proves the path both ways.',
+      initial: 'select_family',
+      after: {
+        punchTimeout: {
+          guard: 'punchTimeoutEnabled',
+          target: 'closed',
+          actions: { type: 'setClose', params: { reason: 'punch_timeout' } },
+        },
+      },
+      on: {
+        'peer.close': {
+          actions: { type: 'retire', params: ({ event }) => event.peerSalt },
+        },
+      },
+      states: {
+        select_family: {
+          always: [{ guard: 'hasIpv6Candidates', target: 'ipv6' }, { target: 'ipv4' }],
+        },
+        ipv6: {
+          description: 'Punching IPv6 candidates (and learned endpoints) only.',
+          after: { fallbackDelay: { guard: 'hasIpv4Candidates', target: 'ipv4' } },
+          ...punching('ipv6'),
+        },
+        ipv4: {
+          description: 'Fallen back: punching IPv4 candidates (and learned endpoints).',
+          ...punching('ipv4'),
+        },
+      },
+    },
+
+    udp_established: {
+      description: 'The path works both ways: data flows; heartbeats every heartbeat interval keep the NAT mapping open.',
+      type: 'parallel',
+      entry: ['openPath', 'reportEstablished', 'beat'],
+      exit: 'closePath',
+      on: {
+        'peer.close': {
+          guard: { type: 'isCurrentPeer', params: ({ event }) => event.peerSalt },
+          target: 'udp_waiting',
+          actions: [
+            { type: 'retire', params: ({ event }) => event.peerSalt },
+            { type: 'losePeer', params: 'peer_closed' },
+          ],
+        },
+      },
+      states: {
+        heartbeat: {
+          initial: 'tick',
+          states: {
+            tick: { after: { heartbeatInterval: { target: 'tick', reenter: true, actions: 'beat' } } },
+          },
+        },
+        watchdog: {
+          initial: 'alive',
+          states: {
+            alive: {
+              description: 'Restarted by every heartbeat of the current peer.',
+              after: {
+                peerTimeout: {
+                  target: '#session.udp_waiting',
+                  actions: { type: 'losePeer', params: 'peer_timeout' },
+                },
+              },
+              on: {
+                'peer.heartbeat': [
+                  {
+                    // NAT rebinding: the same peer session, from a new address or port.
+                    guard: { type: 'peerMoved', params: ({ event }) => event },
+                    target: 'alive',
+                    reenter: true,
+                    actions: [
+                      { type: 'refreshPeer', params: ({ event }) => event },
+                      'openPath',
+                      'reportEstablished',
+                    ],
+                  },
+                  {
+                    guard: { type: 'isCurrentPeer', params: ({ event }) => event.peerSalt },
+                    target: 'alive',
+                    reenter: true,
+                    actions: { type: 'refreshPeer', params: ({ event }) => event },
+                  },
+                ],
+              },
+            },
+          },
+        },
+      },
+    },
+
+    closed: {
+      description: 'Final: the client is told why, the peer is told CLOSE, the WebSocket is closed.',
+      type: 'final',
+      entry: ['reportClosed', 'closeBridge'],
+    },
+  },
+  output: ({ context }) => ({ id: context.id, reason: context.closeReason ?? 'client_closed' }),
+});

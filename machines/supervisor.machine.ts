@@ -1,0 +1,197 @@
+/**
+ * The root actor of a server: binds the shared UDP socket actors (IPv4, then IPv6 on the same
+ * port where possible), spawns one session actor per accepted WebSocket, reaps sessions when
+ * they end, and drains them on shutdown.
+ *
+ * Pure statechart: `udpSocket` and `session` are handed in through `.provide({ actors })`.
+ */
+import { assign, emit, enqueueActions, fromCallback, setup, stopChild, type EventObject } from 'xstate';
+import { sessionMachine } from './session.machine.js';
+import type { Family, SessionTiming, UdpSocketEvent, UdpSocketInput } from './types.js';
+
+/** Prefix of session actor ids and systemIds: `session:<id>`. */
+export const SESSION_ACTOR_PREFIX = 'session:';
+
+export interface SupervisorInput {
+  udp: {
+    port: number;
+    bind4: string;
+    bind6: string;
+    /** false: IPv4 only (`--no-ipv6`). */
+    ipv6: boolean;
+    /** true: failing to bind IPv6 is fatal (the operator asked for a specific IPv6 address). */
+    ipv6Required: boolean;
+  };
+  timing: SessionTiming;
+  /** How long shutdown waits for sessions to say goodbye (ms). */
+  drainMs: number;
+}
+
+export interface SupervisorContext extends SupervisorInput {
+  ports: Record<Family, number | null>;
+  sessions: number;
+  failure: string | null;
+}
+
+export type SupervisorEvent =
+  | UdpSocketEvent
+  | { type: 'session.open'; id: string; hosts: string[]; port: number }
+  | { type: 'shutdown' }
+  | { type: 'xstate.done.actor.*'; actorId: string }
+  | { type: 'xstate.error.actor.*'; actorId: string; error: unknown };
+
+export type SupervisorEmitted =
+  | { type: 'udp.unavailable'; family: Family; message: string }
+  | { type: 'session.failed'; actorId: string; error: unknown };
+
+function families(context: SupervisorContext): Family[] {
+  const out: Family[] = [];
+  if (context.ports.ipv6 !== null) out.push('ipv6');
+  if (context.ports.ipv4 !== null) out.push('ipv4');
+  return out;
+}
+
+export const supervisorMachine = setup({
+  types: {
+    context: {} as SupervisorContext,
+    input: {} as SupervisorInput,
+    events: {} as SupervisorEvent,
+    emitted: {} as SupervisorEmitted,
+  },
+  actors: {
+    udpSocket: fromCallback<EventObject, UdpSocketInput>(() => {
+      throw new Error('supervisor machine: provide a `udpSocket` actor');
+    }),
+    session: sessionMachine,
+  },
+  delays: {
+    drainTimeout: ({ context }) => context.drainMs,
+  },
+  guards: {
+    isFamily: ({ event }, family: Family) => 'family' in event && event.family === family,
+    wantsIpv6: ({ context }) => context.udp.ipv6,
+    ipv6Required: ({ context }) => context.udp.ipv6Required,
+    /** The operator left the UDP port to us, and IPv4's port is taken on IPv6: take any. */
+    mayTakeAnyIpv6Port: ({ context, event }) =>
+      context.udp.port === 0 && event.type === 'udp.failed' && event.code === 'EADDRINUSE',
+    noSessions: ({ context }) => context.sessions === 0,
+    isSession: ({ event }) => 'actorId' in event && event.actorId.startsWith(SESSION_ACTOR_PREFIX),
+  },
+  actions: {
+    bindIpv4: enqueueActions(({ context, enqueue }) => {
+      enqueue.spawnChild('udpSocket', {
+        id: 'udp.ipv4',
+        systemId: 'udp.ipv4',
+        input: { family: 'ipv4', address: context.udp.bind4, port: context.udp.port },
+      });
+    }),
+    bindIpv6: enqueueActions(({ context, enqueue }, params: { anyPort: boolean }) => {
+      enqueue.spawnChild('udpSocket', {
+        id: 'udp.ipv6',
+        systemId: 'udp.ipv6',
+        input: { family: 'ipv6', address: context.udp.bind6, port: params.anyPort ? 0 : context.ports.ipv4! },
+      });
+    }),
+    recordPort: assign(({ context, event }) => {
+      if (event.type !== 'udp.bound') return {};
+      return { ports: { ...context.ports, [event.family]: event.port } };
+    }),
+    recordFailure: assign(({ event }) => ({
+      failure: event.type === 'udp.failed' ? `UDP ${event.family} bind failed: ${event.code} ${event.message}` : 'failed',
+    })),
+    warnIpv6Unavailable: emit(({ event }) => ({
+      type: 'udp.unavailable' as const,
+      family: 'ipv6' as const,
+      message: event.type === 'udp.failed' ? `${event.code} ${event.message}` : 'unavailable',
+    })),
+    stopIpv6: stopChild('udp.ipv6'),
+    spawnSession: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'session.open') return;
+      const actorId = SESSION_ACTOR_PREFIX + event.id;
+      enqueue.spawnChild('session', {
+        id: actorId,
+        systemId: actorId,
+        input: { id: event.id, hosts: event.hosts, port: event.port, families: families(context), timing: context.timing },
+      });
+      enqueue.assign({ sessions: context.sessions + 1 });
+    }),
+    reapSession: enqueueActions(({ context, event, enqueue }) => {
+      if (!('actorId' in event)) return;
+      if (event.type.startsWith('xstate.error.actor.')) {
+        enqueue.emit({ type: 'session.failed', actorId: event.actorId, error: 'error' in event ? event.error : undefined });
+      }
+      enqueue.stopChild(event.actorId);
+      enqueue.assign({ sessions: Math.max(0, context.sessions - 1) });
+    }),
+    shutdownSessions: enqueueActions(({ enqueue, self }) => {
+      for (const [id, child] of Object.entries(self.getSnapshot().children)) {
+        if (id.startsWith(SESSION_ACTOR_PREFIX) && child) enqueue.sendTo(child, { type: 'server.shutdown' });
+      }
+    }),
+  },
+}).createMachine({
+  id: 'supervisor',
+  description: 'Owns the UDP sockets and one session actor per WebSocket.',
+  context: ({ input }) => ({ ...input, ports: { ipv4: null, ipv6: null }, sessions: 0, failure: null }),
+  initial: 'binding_ipv4',
+  states: {
+    binding_ipv4: {
+      entry: 'bindIpv4',
+      on: {
+        'udp.bound': [
+          { guard: 'wantsIpv6', target: 'binding_ipv6', actions: 'recordPort' },
+          { target: 'running', actions: 'recordPort' },
+        ],
+        'udp.failed': { target: 'failed', actions: 'recordFailure' },
+        shutdown: 'stopped',
+      },
+    },
+    binding_ipv6: {
+      description: 'IPv6 on the same port number as IPv4.',
+      entry: { type: 'bindIpv6', params: { anyPort: false } },
+      on: {
+        'udp.bound': { target: 'running', actions: 'recordPort' },
+        'udp.failed': [
+          { guard: 'mayTakeAnyIpv6Port', target: 'binding_ipv6_any_port', actions: 'stopIpv6' },
+          { guard: 'ipv6Required', target: 'failed', actions: 'recordFailure' },
+          { target: 'running', actions: ['stopIpv6', 'warnIpv6Unavailable'] },
+        ],
+        shutdown: 'stopped',
+      },
+    },
+    binding_ipv6_any_port: {
+      description: 'The IPv4 port number is taken on IPv6: any free IPv6 port.',
+      entry: { type: 'bindIpv6', params: { anyPort: true } },
+      on: {
+        'udp.bound': { target: 'running', actions: 'recordPort' },
+        'udp.failed': [
+          { guard: 'ipv6Required', target: 'failed', actions: 'recordFailure' },
+          { target: 'running', actions: ['stopIpv6', 'warnIpv6Unavailable'] },
+        ],
+        shutdown: 'stopped',
+      },
+    },
+    running: {
+      description: 'Accepting sessions.',
+      on: {
+        'session.open': { actions: 'spawnSession' },
+        'xstate.done.actor.*': { guard: 'isSession', actions: 'reapSession' },
+        'xstate.error.actor.*': { guard: 'isSession', actions: 'reapSession' },
+        shutdown: 'draining',
+      },
+    },
+    draining: {
+      description: 'Shutting down: every session closes (CLOSED to the client, CLOSE to the peer).',
+      entry: 'shutdownSessions',
+      always: { guard: 'noSessions', target: 'stopped' },
+      after: { drainTimeout: 'stopped' },
+      on: {
+        'xstate.done.actor.*': { guard: 'isSession', actions: 'reapSession' },
+        'xstate.error.actor.*': { guard: 'isSession', actions: 'reapSession' },
+      },
+    },
+    stopped: { type: 'final', description: 'Every child stopped; sockets closed.' },
+    failed: { type: 'final', description: 'A UDP socket could not be bound.' },
+  },
+  output: ({ context }) => ({ failure: context.failure }),
+});

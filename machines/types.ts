@@ -1,0 +1,136 @@
+/**
+ * Events, commands and frames shared by the statecharts and the IO actors that drive them.
+ * Pure types and constants; nothing here touches a socket.
+ */
+import type { Endpoint, Family } from '../src/net/endpoint.js';
+
+export type { Endpoint, Family };
+
+/** The link status a WebSocket client sees, in `{"type":"status"}` frames. */
+export type LinkStatus = 'CONNECTED' | 'UDP_WAITING' | 'UDP_ESTABLISHED' | 'CLOSED';
+
+/** Why a session closed (CLOSED frames) or went back to waiting (UDP_WAITING frames). */
+export type CloseReason = 'client_closed' | 'server_shutdown' | 'punch_timeout' | 'no_candidates';
+export type WaitReason = 'peer_timeout' | 'peer_closed';
+
+/** WebSocket close code for each way a session can end. 4xxx are autoprox's own. */
+export const CLOSE_CODES: Record<CloseReason, number> = {
+  client_closed: 1000,
+  server_shutdown: 1001,
+  punch_timeout: 4000,
+  no_candidates: 4001,
+};
+
+export interface StatusFrame {
+  type: 'status';
+  status: LinkStatus;
+  session: string;
+  family?: Family;
+  /** "addr:port" or "[v6]:port". */
+  peer?: string;
+  rttMs?: number;
+  reason?: CloseReason | WaitReason;
+  /** A sentence for people, next to the stable `reason` code. */
+  message?: string;
+}
+
+/** Timings of one session, all in milliseconds. */
+export interface SessionTiming {
+  /** Heartbeat interval while waiting (punching). */
+  punchMs: number;
+  /** Heartbeat interval while established. */
+  heartbeatMs: number;
+  /** Silence from the established peer after which the session goes back to waiting. */
+  peerTimeoutMs: number;
+  /** How long IPv6 candidates are tried alone before IPv4 candidates are punched. */
+  fallbackMs: number;
+  /** How long one waiting period may last before the session closes; 0 = for ever. */
+  punchTimeoutMs: number;
+}
+
+/** What our heartbeats echo: the latest heartbeat heard from a peer session. */
+export interface Echo {
+  /** Hex salt of the peer session. */
+  salt: string;
+  /** Its sentAt, in the peer's clock. */
+  sentAt: number;
+  /** When we received it, in our clock (ms, monotonic). */
+  at: number;
+}
+
+/** Result of resolving the client's `host` parameters into candidate endpoints. */
+export interface ResolvedTargets {
+  /** IPv6 first, then IPv4; only families this server can send on. */
+  candidates: Endpoint[];
+  /** One line per host that gave nothing usable. */
+  problems: string[];
+}
+
+export interface ResolveInput {
+  hosts: string[];
+  port: number;
+  families: Family[];
+}
+
+// ---- events into a session ----
+
+/** An authenticated, replay-checked heartbeat from a peer session. */
+export interface PeerHeartbeatEvent {
+  type: 'peer.heartbeat';
+  /** Hex salt of the sending peer session. */
+  peerSalt: string;
+  from: Endpoint;
+  sentAt: number;
+  /** When it arrived, our clock (ms). */
+  at: number;
+  /** True when it echoes this session's current salt: the peer has heard us. */
+  echoesUs: boolean;
+  /** When `echoesUs`: how old the echoed heartbeat of ours is (ms). */
+  echoAgeMs: number | null;
+  /** When `echoesUs`: round-trip time, echo hold time excluded (ms). */
+  rttMs: number | null;
+}
+
+export type SessionEvent =
+  | PeerHeartbeatEvent
+  | { type: 'peer.close'; peerSalt: string }
+  | { type: 'ws.closed'; code: number }
+  | { type: 'server.shutdown' };
+
+// ---- commands from a session to its bridge (the session's IO) ----
+
+export type BridgeCommand =
+  | { type: 'status'; frame: StatusFrame }
+  | { type: 'heartbeat'; to: Endpoint[]; echo: Echo | null }
+  | { type: 'path.up'; peerSalt: string; endpoint: Endpoint }
+  | { type: 'path.down' }
+  | { type: 'close'; code: number; reason: CloseReason };
+
+export interface BridgeInput {
+  sessionId: string;
+}
+
+// ---- supervisor ----
+
+export interface SessionInput {
+  id: string;
+  hosts: string[];
+  port: number;
+  families: Family[];
+  timing: SessionTiming;
+}
+
+export interface SessionOutput {
+  id: string;
+  reason: CloseReason;
+}
+
+export interface UdpSocketInput {
+  family: Family;
+  address: string;
+  port: number;
+}
+
+export type UdpSocketEvent =
+  | { type: 'udp.bound'; family: Family; port: number }
+  | { type: 'udp.failed'; family: Family; code: string; message: string };

@@ -1,0 +1,50 @@
+/**
+ * Sliding anti-replay window over packet counters (RFC 6479 style, as WireGuard does).
+ * `check` before decrypting (cheap rejection), `accept` only after the tag verified, so a
+ * forged packet can never move the window.
+ */
+
+const WORD_BITS = 32;
+const WORDS = 64;
+/** How far behind the highest counter a packet may arrive and still be accepted. */
+export const REPLAY_WINDOW_PACKETS = (WORDS - 1) * WORD_BITS; // 2016
+
+export class ReplayWindow {
+  #top = -1;
+  readonly #bits = new Uint32Array(WORDS);
+
+  /** True when `counter` is new and inside the window. Changes nothing. */
+  check(counter: number): boolean {
+    if (counter > this.#top) return true;
+    if (this.#top - counter >= REPLAY_WINDOW_PACKETS) return false;
+    return (this.#bits[wordOf(counter)]! & bitOf(counter)) === 0;
+  }
+
+  /** Marks `counter` as seen. Returns false (and changes nothing) for a replay or a too-old counter. */
+  accept(counter: number): boolean {
+    if (!this.check(counter)) return false;
+    if (counter > this.#top) {
+      const oldWord = this.#top < 0 ? -1 : Math.floor(this.#top / WORD_BITS);
+      const newWord = Math.floor(counter / WORD_BITS);
+      // Clear the words the window slides over (at most all of them).
+      const steps = Math.min(newWord - oldWord, WORDS);
+      for (let i = 1; i <= steps; i++) this.#bits[(oldWord + i) % WORDS] = 0;
+      this.#top = counter;
+    }
+    this.#bits[wordOf(counter)]! |= bitOf(counter);
+    return true;
+  }
+
+  /** The highest counter accepted so far, -1 before the first. */
+  get highest(): number {
+    return this.#top;
+  }
+}
+
+function wordOf(counter: number): number {
+  return Math.floor(counter / WORD_BITS) % WORDS;
+}
+
+function bitOf(counter: number): number {
+  return (1 << (counter % WORD_BITS)) >>> 0;
+}

@@ -1,0 +1,217 @@
+import { describe, expect, it } from 'vitest';
+import { punchTargets, sessionMachine } from '../../machines/session.machine.js';
+import { settle, startSession, V4, V6 } from '../helpers/session-harness.js';
+
+describe('session machine alone (test IO actors, simulated clock)', () => {
+  it('reports CONNECTED, then punches IPv6 first', async () => {
+    const s = startSession();
+    expect(s.statuses()).toEqual(['CONNECTED']);
+    await settle();
+    expect(s.state()).toEqual({ udp_waiting: { ipv6: 'tick' } });
+    expect(s.statuses()).toEqual(['CONNECTED', 'UDP_WAITING/ipv6']);
+    expect(s.heartbeats().at(-1)?.to).toEqual([V6]);
+  });
+
+  it('heartbeats every punch interval while waiting', async () => {
+    const s = startSession();
+    await settle();
+    const before = s.heartbeats().length;
+    s.advance(200 * 5);
+    expect(s.heartbeats().length - before).toBe(5);
+  });
+
+  it('falls back to IPv4 after the fallback delay and says so with a second UDP_WAITING', async () => {
+    const s = startSession();
+    await settle();
+    s.advance(2999);
+    expect(s.state()).toEqual({ udp_waiting: { ipv6: 'tick' } });
+    s.advance(1);
+    expect(s.state()).toEqual({ udp_waiting: { ipv4: 'tick' } });
+    expect(s.statuses()).toEqual(['CONNECTED', 'UDP_WAITING/ipv6', 'UDP_WAITING/ipv4']);
+    expect(s.heartbeats().at(-1)?.to).toEqual([V4]);
+  });
+
+  it('starts with IPv4 when there are no IPv6 candidates', async () => {
+    const s = startSession({ resolved: { candidates: [V4], problems: [] } });
+    await settle();
+    expect(s.statuses()).toEqual(['CONNECTED', 'UDP_WAITING/ipv4']);
+  });
+
+  it('stays on IPv6 after the fallback delay when there is no IPv4 candidate', async () => {
+    const s = startSession({ resolved: { candidates: [V6], problems: [] } });
+    await settle();
+    s.advance(10_000);
+    expect(s.state()).toEqual({ udp_waiting: { ipv6: 'tick' } });
+  });
+
+  it('a heartbeat that does not echo us is answered at once and its source is punched too', async () => {
+    const s = startSession();
+    await settle();
+    const before = s.heartbeats().length;
+    s.heartbeat(V4, { echoesUs: false });
+    expect(s.state()).toEqual({ udp_waiting: { ipv6: 'tick' } });
+    const reply = s.heartbeats().at(-1)!;
+    expect(s.heartbeats().length).toBe(before + 1);
+    expect(reply.to).toEqual([V6, V4]);
+    expect(reply.echo).toMatchObject({ salt: 'aaaaaaaaaaaaaaaa' });
+  });
+
+  it('establishes on a heartbeat that echoes us, on whatever family it came', async () => {
+    const s = startSession();
+    await settle();
+    s.heartbeat(V4, { rttMs: 1.25 });
+    expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
+    const established = s.frames().at(-1)!;
+    expect(established).toMatchObject({ status: 'UDP_ESTABLISHED', family: 'ipv4', peer: '203.0.113.7:40000', rttMs: 1.25 });
+    expect(s.commands).toContainEqual({ type: 'path.up', peerSalt: 'aaaaaaaaaaaaaaaa', endpoint: V4 });
+    // An immediate heartbeat lets the peer establish too, without waiting a whole interval.
+    expect(s.heartbeats().at(-1)).toMatchObject({ to: [V4], echo: { salt: 'aaaaaaaaaaaaaaaa' } });
+  });
+
+  it('refuses stale proofs (an echo older than the peer timeout)', async () => {
+    const s = startSession();
+    await settle();
+    s.heartbeat(V6, { echoAgeMs: 5001 });
+    expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
+  });
+
+  it('heartbeats every heartbeat interval while established', async () => {
+    const s = startSession();
+    await settle();
+    s.heartbeat(V6);
+    const before = s.heartbeats().length;
+    s.advance(999);
+    expect(s.heartbeats().length).toBe(before);
+    s.advance(1);
+    expect(s.heartbeats().length).toBe(before + 1);
+  });
+
+  it('goes back to UDP_WAITING when the peer is silent for the peer timeout, and keeps punching its last endpoint', async () => {
+    const s = startSession({ resolved: { candidates: [V6], problems: [] } });
+    await settle();
+    const moved = { ...V6, port: 50000 };
+    s.heartbeat(moved);
+    for (let i = 0; i < 4; i++) {
+      s.advance(1000);
+      s.heartbeat(moved); // keeps it alive
+    }
+    expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
+    s.advance(4999);
+    expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
+    s.advance(1);
+    expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
+    expect(s.frames().at(-1)).toMatchObject({ status: 'UDP_WAITING', family: 'ipv6', reason: 'peer_timeout' });
+    expect(s.commands.at(-1)?.type === 'heartbeat' && s.commands.at(-1)).toMatchObject({ to: [V6, moved] });
+    expect(s.commands).toContainEqual({ type: 'path.down' });
+  });
+
+  it('a heartbeat from the peer at a new address moves the peer endpoint (NAT rebinding)', async () => {
+    const s = startSession();
+    await settle();
+    s.heartbeat(V4);
+    const rebound = { ...V4, port: 41234 };
+    s.heartbeat(rebound);
+    expect(s.frames().at(-1)).toMatchObject({ status: 'UDP_ESTABLISHED', peer: '203.0.113.7:41234' });
+    expect(s.commands).toContainEqual({ type: 'path.up', peerSalt: 'aaaaaaaaaaaaaaaa', endpoint: rebound });
+    const count = s.frames().length;
+    s.heartbeat(rebound);
+    expect(s.frames().length).toBe(count); // same place: no new frame
+  });
+
+  it('ignores other peer sessions while established', async () => {
+    const s = startSession();
+    await settle();
+    s.heartbeat(V4);
+    s.heartbeat({ ...V4, port: 1 }, { salt: 'bbbbbbbbbbbbbbbb' });
+    expect(s.frames().at(-1)).toMatchObject({ peer: '203.0.113.7:40000' });
+    s.advance(5000); // only the other session spoke: the peer is silent
+    expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
+  });
+
+  it('a CLOSE from the peer sends the session back to waiting at once, and that peer session is never adopted again', async () => {
+    const s = startSession();
+    await settle();
+    s.heartbeat(V4);
+    s.actor.send({ type: 'peer.close', peerSalt: 'aaaaaaaaaaaaaaaa' });
+    expect(s.frames().at(-1)).toMatchObject({ status: 'UDP_WAITING', reason: 'peer_closed' });
+    s.heartbeat(V4); // a replay of the closed session
+    expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
+    s.heartbeat(V4, { salt: 'cccccccccccccccc' }); // the peer's new session
+    expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
+  });
+
+  it('closes with punch_timeout (code 4000) when no proof comes within the punch timeout', async () => {
+    const s = startSession({ timing: { punchTimeoutMs: 10_000 } });
+    await settle();
+    s.advance(10_000);
+    expect(s.actor.getSnapshot().status).toBe('done');
+    expect(s.frames().at(-1)).toMatchObject({ status: 'CLOSED', reason: 'punch_timeout' });
+    expect(s.frames().at(-1)?.message).toMatch(/punching failed/);
+    expect(s.commands.at(-1)).toEqual({ type: 'close', code: 4000, reason: 'punch_timeout' });
+    expect(s.bridgeStopped).toBe(true);
+  });
+
+  it('waits for ever with punch timeout 0', async () => {
+    const s = startSession({ timing: { punchTimeoutMs: 0 } });
+    await settle();
+    s.advance(3_600_000);
+    expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
+  });
+
+  it('the punch timeout restarts each time the session goes back to waiting', async () => {
+    const s = startSession({ timing: { punchTimeoutMs: 10_000 } });
+    await settle();
+    s.advance(9000);
+    s.heartbeat(V6);
+    s.advance(5000); // peer timeout -> waiting again
+    expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
+    s.advance(9999);
+    expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
+    s.advance(1);
+    expect(s.actor.getSnapshot().status).toBe('done');
+  });
+
+  it.each([
+    ['connected', async () => {}],
+    ['udp_waiting', settle],
+  ])('closes from %s when the WebSocket closes (code 1000) and when the server shuts down (1001)', async (_, ready) => {
+    for (const [event, code, reason] of [
+      [{ type: 'ws.closed', code: 1000 } as const, 1000, 'client_closed'],
+      [{ type: 'server.shutdown' } as const, 1001, 'server_shutdown'],
+    ] as const) {
+      const s = startSession();
+      await ready();
+      s.actor.send(event);
+      expect(s.actor.getSnapshot().status).toBe('done');
+      expect(s.actor.getSnapshot().output).toEqual({ id: 'test-session', reason });
+      expect(s.commands.at(-1)).toEqual({ type: 'close', code, reason });
+    }
+  });
+
+  it('closes from udp_established on WebSocket close, after releasing the path', async () => {
+    const s = startSession();
+    await settle();
+    s.heartbeat(V6);
+    s.actor.send({ type: 'ws.closed', code: 1000 });
+    const types = s.commands.slice(-3).map((c) => c.type);
+    expect(types).toEqual(['path.down', 'status', 'close']);
+  });
+
+  it('closes with no_candidates when nothing resolved, naming the problem', async () => {
+    const s = startSession({ resolved: { candidates: [], problems: ['nowhere.invalid: ENOTFOUND'] } });
+    await settle();
+    expect(s.frames().at(-1)).toMatchObject({ status: 'CLOSED', reason: 'no_candidates' });
+    expect(s.frames().at(-1)?.message).toContain('nowhere.invalid: ENOTFOUND');
+    expect(s.commands.at(-1)).toEqual({ type: 'close', code: 4001, reason: 'no_candidates' });
+  });
+
+  it('punchTargets never lists an endpoint twice nor one of a family the server cannot send on', () => {
+    const snapshotContext = {
+      ...sessionMachine.config.context,
+      candidates: [V6, V4],
+      learned: [V4, { ...V6, port: 1 }],
+      families: ['ipv4' as const],
+    } as Parameters<typeof punchTargets>[0];
+    expect(punchTargets(snapshotContext, 'ipv4')).toEqual([V4]);
+  });
+});

@@ -6,6 +6,7 @@ import { createActor, fromCallback, fromPromise, SimulatedClock } from 'xstate';
 import { sessionMachine } from '../../machines/session.machine.js';
 import type {
   BridgeCommand,
+  BridgeInput,
   Endpoint,
   PeerHeartbeatEvent,
   ResolvedTargets,
@@ -37,7 +38,7 @@ export function startSession(options: HarnessOptions = {}) {
   const resolved = options.resolved ?? { candidates: [V6, V4], problems: [] };
   const machine = sessionMachine.provide({
     actors: {
-      bridge: fromCallback<BridgeCommand>(({ receive }) => {
+      bridge: fromCallback<BridgeCommand, BridgeInput>(({ receive }) => {
         receive((command) => commands.push(command));
         return () => {
           bridgeStopped = true;

@@ -1,0 +1,95 @@
+/**
+ * Bearer tokens: HS256 JWTs verified with jose. jose's errors are translated here into
+ * refusals; nothing else in autoprox sees them.
+ */
+import { errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import type { IncomingMessage } from 'node:http';
+import { Refusal } from '../errors.js';
+
+/** Longer tokens are refused before parsing. */
+export const MAX_TOKEN_BYTES = 8 * 1024;
+/** Clock skew accepted on `exp`/`nbf` (seconds). */
+export const CLOCK_TOLERANCE_S = 5;
+const BEARER = /^Bearer +([^ ]+) *$/i;
+
+export interface Verifier {
+  verify(token: string): Promise<JWTPayload>;
+}
+
+function unauthorized(code: 'missing_token' | 'invalid_token' | 'expired_token', message: string): Refusal {
+  return new Refusal(401, code, message, { 'WWW-Authenticate': `Bearer error="invalid_token"` });
+}
+
+export function hs256Verifier(secret: string): Verifier {
+  const key = new TextEncoder().encode(secret);
+  return {
+    async verify(token) {
+      const { payload } = await jwtVerify(token, key, {
+        algorithms: ['HS256'],
+        requiredClaims: ['exp'],
+        clockTolerance: CLOCK_TOLERANCE_S,
+      });
+      return payload;
+    },
+  };
+}
+
+/** The token of a request: `Authorization: Bearer` header or `access_token` query parameter. */
+export function extractToken(req: IncomingMessage, query: URLSearchParams): string | Refusal {
+  const header = req.headers.authorization;
+  const fromQuery = query.get('access_token');
+  if (header !== undefined && fromQuery !== null) {
+    return new Refusal(400, 'bad_parameter', 'access_token: give the token either in the Authorization header or as access_token, not both');
+  }
+  if (header !== undefined) {
+    const match = BEARER.exec(header);
+    if (!match) return unauthorized('invalid_token', 'the Authorization header must be "Bearer <token>"');
+    return match[1]!;
+  }
+  if (fromQuery !== null) return fromQuery;
+  return unauthorized('missing_token', 'a token is required: Authorization: Bearer <jwt>, or access_token=<jwt>');
+}
+
+/** Verifies a token; returns its claims or the 401 to answer. */
+export async function authenticate(verifier: Verifier, token: string): Promise<JWTPayload | Refusal> {
+  if (token.length === 0) return unauthorized('missing_token', 'the token is empty');
+  if (token.length > MAX_TOKEN_BYTES) return unauthorized('invalid_token', `the token is longer than ${MAX_TOKEN_BYTES} bytes`);
+  try {
+    return await verifier.verify(token);
+  } catch (err) {
+    return unauthorized(...describeJoseError(err));
+  }
+}
+
+function describeJoseError(err: unknown): ['invalid_token' | 'expired_token', string] {
+  if (err instanceof errors.JWTExpired) return ['expired_token', 'the token has expired'];
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === 'exp' && err.reason === 'missing') return ['invalid_token', 'the token has no exp claim'];
+    if (err.claim === 'nbf') return ['invalid_token', 'the token is not valid yet (nbf)'];
+    return ['invalid_token', `the token's ${err.claim} claim is not acceptable`];
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) return ['invalid_token', 'the token algorithm is not allowed (HS256 expected)'];
+  if (err instanceof errors.JWSSignatureVerificationFailed) return ['invalid_token', 'the token signature does not verify'];
+  if (err instanceof errors.JOSEError) return ['invalid_token', 'the token is malformed'];
+  return ['invalid_token', 'the token could not be verified'];
+}
+
+/** Parses "90", "90s", "15m", "1h", "2d" into seconds. */
+export function parseTtl(text: string): number | null {
+  const match = /^(\d+)([smhd]?)$/.exec(text.trim());
+  if (!match) return null;
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
+  const seconds = Number(match[1]) * unit;
+  return seconds > 0 && Number.isSafeInteger(seconds) ? seconds : null;
+}
+
+/** Mints an HS256 token for `subject`, valid for `ttlSeconds`. */
+export async function mintToken(secret: string, subject: string, ttlSeconds: number, now = new Date()): Promise<string> {
+  const issuedAt = Math.floor(now.getTime() / 1000);
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(subject)
+    .setIssuedAt(issuedAt)
+    .setExpirationTime(issuedAt + ttlSeconds)
+    .sign(new TextEncoder().encode(secret));
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+/** The autoprox command line: serve, token, keygen, connect. */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './errors.js';
+import { StartError } from './server.js';
+import { parseConnectArgs, runConnect } from './cli/connect.js';
+import { generateKey } from './cli/keygen.js';
+import { serveCommand } from './cli/serve.js';
+import { tokenCommand } from './cli/token.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, MAIN_USAGE, serveUsage, UsageError } from './cli/usage.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: string[]): Promise<number | 'running'> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case 'serve': {
+      const served = await serveCommand(args, process.env);
+      if (served === 'help') {
+        process.stdout.write(`${serveUsage()}\n`);
+        return EXIT_OK;
+      }
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) process.exit(EXIT_FAILURE); // a second signal: stop now
+        stopping = true;
+        process.stderr.write(`autoprox: ${signal}: closing sessions\n`);
+        served.handle.close().then(
+          () => process.exit(EXIT_OK),
+          () => process.exit(EXIT_FAILURE),
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      return 'running';
+    }
+    case 'token':
+      process.stdout.write(`${await tokenCommand(args, process.env)}\n`);
+      return EXIT_OK;
+    case 'keygen':
+      if (args.length > 0) throw new UsageError('keygen takes no arguments');
+      process.stdout.write(`${generateKey()}\n`);
+      return EXIT_OK;
+    case 'connect': {
+      const code = await runConnect(parseConnectArgs(args, process.env));
+      process.exit(code); // stdin may still be open: leave now
+    }
+    case '--version':
+    case 'version':
+      process.stdout.write(`${version()}\n`);
+      return EXIT_OK;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(MAIN_USAGE);
+      return command === undefined ? EXIT_USAGE : EXIT_OK;
+    default:
+      throw new UsageError(`unknown command "${command}"\n\n${MAIN_USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 'running') process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`autoprox: ${err.message}\n`);
+      process.exitCode = EXIT_USAGE;
+    } else if (err instanceof StartError) {
+      process.stderr.write(`autoprox: could not start: ${err.message}\n`);
+      process.exitCode = EXIT_FAILURE;
+    } else {
+      process.stderr.write(`autoprox: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = EXIT_FAILURE;
+    }
+  },
+);

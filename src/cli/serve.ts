@@ -1,0 +1,68 @@
+/** `autoprox serve`: runs the server until SIGTERM/SIGINT. */
+import { randomBytes } from 'node:crypto';
+import { relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { hs256Verifier, mintToken } from '../auth/token.js';
+import { resolveConfig, SERVE_OPTIONS, type ServeConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { PROXY_PATH, startServer, type ServerHandle } from '../server.js';
+import { generateKey } from './keygen.js';
+import { serveUsage, UsageError } from './usage.js';
+
+/** Validity of the token printed when the server runs on a generated secret (s). */
+export const DEMO_TOKEN_TTL_S = 24 * 3600;
+/** The secret generated when none is configured (bytes of randomness). */
+const GENERATED_SECRET_BYTES = 32;
+
+export function parseServeFlags(args: string[]): Record<string, string | boolean | undefined> {
+  const options = Object.fromEntries(
+    SERVE_OPTIONS.map((o) => [o.flag, { type: o.kind === 'bool' ? ('boolean' as const) : ('string' as const) }]),
+  );
+  try {
+    const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: false });
+    return values;
+  } catch (err) {
+    throw new UsageError(`serve: ${(err as Error).message}\n\n${serveUsage()}`);
+  }
+}
+
+/** How a person would run this CLI again from here: `autoprox` or `node dist/src/cli.js`. */
+function selfCommand(): string {
+  const script = process.argv[1] ?? '';
+  const rel = relative(process.cwd(), script);
+  return script && !rel.startsWith('..') && rel.endsWith('.js') ? `node ${rel}` : 'autoprox';
+}
+
+function wsUrl(httpUrl: string): string {
+  return httpUrl.replace(/^http/, 'ws') + PROXY_PATH;
+}
+
+export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Promise<{ config: ServeConfig; handle: ServerHandle } | 'help'> {
+  const flags = parseServeFlags(args);
+  if (flags.help) return 'help';
+  const config = resolveConfig(flags, env);
+  const log = createLogger(config.logLevel);
+  const generated = config.jwtSecret === null;
+  const secret = config.jwtSecret ?? randomBytes(GENERATED_SECRET_BYTES).toString('base64url');
+  if (!generated && Buffer.byteLength(secret) < 32) {
+    log.warn('the JWT secret is shorter than 32 bytes: HS256 secrets should have at least 256 bits');
+  }
+  const handle = await startServer(config, { log, verifier: hs256Verifier(secret) });
+  log.info({ url: handle.url, udp: handle.udp }, 'listening');
+
+  if (generated) {
+    const token = await mintToken(secret, 'demo', DEMO_TOKEN_TTL_S);
+    const peerHost = config.udpBind4 === '0.0.0.0' ? '127.0.0.1' : config.udpBind4;
+    process.stderr.write(
+      [
+        'autoprox: no --jwt-secret given, so this run uses a random secret: tokens from other runs will not work.',
+        `autoprox: a token for this run (sub "demo", valid ${DEMO_TOKEN_TTL_S / 3600} h):`,
+        token,
+        'autoprox: try it: run this in two terminals (same key: the two sessions find each other through this server), then type lines:',
+        `  ${selfCommand()} connect ${wsUrl(handle.url)} --host ${peerHost} --port ${handle.udp.ipv4} --key ${generateKey()} --token ${token}`,
+        '',
+      ].join('\n'),
+    );
+  }
+  return { config, handle };
+}

@@ -1,0 +1,30 @@
+/** Usage text and the error for bad command lines (exit code 2). */
+import { envName, SERVE_OPTIONS } from '../config.js';
+
+export class UsageError extends Error {
+  readonly code = 'usage';
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export function serveUsage(): string {
+  const lines = SERVE_OPTIONS.map((o) => {
+    const flag = o.kind === 'bool' ? `--${o.flag}` : `--${o.flag} <${o.unit ?? 'value'}>`;
+    const def = o.default === null ? '' : ` (default ${o.default})`;
+    return `  ${flag.padEnd(32)} ${o.description}${def}; env ${envName(o.flag)}`;
+  });
+  return ['usage: autoprox serve [options]', '', ...lines].join('\n');
+}
+
+export const MAIN_USAGE = `autoprox: WebSocket clients talking peer to peer over hole-punched, encrypted UDP
+
+usage:
+  autoprox serve [options]                  run the server (autoprox serve --help for options)
+  autoprox token --sub NAME [--ttl 1h]      mint an HS256 client token (needs --jwt-secret or AUTOPROX_JWT_SECRET)
+  autoprox keygen                           print a random 32-byte pre-shared key (base64url)
+  autoprox connect <ws-url> --host H --port P --key K --token T [--binary]
+                                            pipe stdin to a session, peer data to stdout, status to stderr
+  autoprox --version
+`;

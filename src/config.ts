@@ -1,0 +1,141 @@
+/**
+ * The server's configuration: one table of options (flag, environment variable, default,
+ * range, description), and one `resolveConfig` that checks every value and every cross-field
+ * rule. Precedence: flag > environment (AUTOPROX_<NAME>) > default.
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { ConfigError } from './errors.js';
+import { MAX_APP_PAYLOAD_BYTES } from './protocol/packet.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface ServeConfig {
+  host: string;
+  port: number;
+  udpPort: number;
+  udpBind4: string;
+  udpBind6: string;
+  /** false with --no-ipv6. */
+  ipv6: boolean;
+  /** true when --udp-bind6 was given: failing to bind it is then fatal. */
+  ipv6Required: boolean;
+  /** null: a random secret is generated for this run. */
+  jwtSecret: string | null;
+  punchMs: number;
+  heartbeatMs: number;
+  peerTimeoutMs: number;
+  fallbackMs: number;
+  punchTimeoutMs: number;
+  maxPayload: number;
+  logLevel: LogLevel;
+  shutdownGraceMs: number;
+}
+
+type Kind = 'int' | 'string' | 'bool' | 'secret' | 'ipv4' | 'ipv6' | 'level';
+
+export interface OptionSpec {
+  flag: string;
+  key: keyof ServeConfig;
+  kind: Kind;
+  default: string | number | boolean | null;
+  min?: number;
+  max?: number;
+  unit?: string;
+  description: string;
+}
+
+export const SERVE_OPTIONS: OptionSpec[] = [
+  { flag: 'host', key: 'host', kind: 'string', default: '127.0.0.1', description: 'address the HTTP/WebSocket server listens on' },
+  { flag: 'port', key: 'port', kind: 'int', default: 8080, min: 0, max: 65535, description: 'HTTP/WebSocket port (0 = any free port)' },
+  { flag: 'udp-port', key: 'udpPort', kind: 'int', default: 40000, min: 0, max: 65535, description: 'UDP port for peers, the same number on IPv4 and IPv6 where possible (0 = any free port)' },
+  { flag: 'udp-bind4', key: 'udpBind4', kind: 'ipv4', default: '0.0.0.0', description: 'IPv4 address the UDP socket binds to' },
+  { flag: 'udp-bind6', key: 'udpBind6', kind: 'ipv6', default: '::', description: 'IPv6 address the UDP socket binds to (given explicitly, a failure to bind it is fatal)' },
+  { flag: 'no-ipv6', key: 'ipv6', kind: 'bool', default: false, description: 'IPv4 only: no IPv6 socket, IPv6 candidates are skipped' },
+  { flag: 'jwt-secret', key: 'jwtSecret', kind: 'secret', default: null, description: 'HS256 secret for client tokens, as UTF-8 bytes (default: random for this run, and a token is printed)' },
+  { flag: 'punch-ms', key: 'punchMs', kind: 'int', default: 200, min: 10, max: 60_000, unit: 'ms', description: 'heartbeat interval while waiting (punching)' },
+  { flag: 'heartbeat-ms', key: 'heartbeatMs', kind: 'int', default: 1000, min: 10, max: 600_000, unit: 'ms', description: 'heartbeat interval while established' },
+  { flag: 'peer-timeout-ms', key: 'peerTimeoutMs', kind: 'int', default: 5000, min: 20, max: 3_600_000, unit: 'ms', description: 'silence after which an established session goes back to waiting (> heartbeat-ms)' },
+  { flag: 'fallback-ms', key: 'fallbackMs', kind: 'int', default: 3000, min: 0, max: 3_600_000, unit: 'ms', description: 'how long IPv6 candidates are punched alone before IPv4' },
+  { flag: 'punch-timeout-ms', key: 'punchTimeoutMs', kind: 'int', default: 60_000, min: 0, max: 2_147_483_647, unit: 'ms', description: 'how long a waiting session punches before it closes (0 = for ever)' },
+  { flag: 'max-payload', key: 'maxPayload', kind: 'int', default: 1200, min: 1, max: MAX_APP_PAYLOAD_BYTES, unit: 'bytes', description: 'largest client message (application bytes per datagram)' },
+  { flag: 'log-level', key: 'logLevel', kind: 'level', default: 'info', description: `log level: ${LOG_LEVELS.join(', ')}` },
+  { flag: 'shutdown-grace-ms', key: 'shutdownGraceMs', kind: 'int', default: 5000, min: 0, max: 600_000, unit: 'ms', description: 'how long SIGTERM/SIGINT wait for sessions to close' },
+];
+
+export function envName(flag: string): string {
+  return `AUTOPROX_${flag.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/** Flags as parsed by node:util parseArgs: strings, and booleans for bool options. */
+export type RawFlags = Record<string, string | boolean | undefined>;
+
+function parseValue(spec: OptionSpec, raw: string | boolean, source: string): ServeConfig[keyof ServeConfig] {
+  const name = source;
+  switch (spec.kind) {
+    case 'bool': {
+      if (typeof raw === 'boolean') return spec.key === 'ipv6' ? !raw : raw;
+      const text = raw.trim().toLowerCase();
+      if (!['1', 'true', 'yes', '0', 'false', 'no', ''].includes(text)) {
+        throw new ConfigError(spec.flag, `${name}: expected true or false, got "${raw}"`);
+      }
+      const on = ['1', 'true', 'yes'].includes(text);
+      return spec.key === 'ipv6' ? !on : on;
+    }
+    case 'int': {
+      const text = String(raw).trim();
+      if (!/^\d+$/.test(text)) throw new ConfigError(spec.flag, `${name}: expected a whole number${spec.unit ? ` of ${spec.unit}` : ''}, got "${raw}"`);
+      const value = Number(text);
+      if (value < (spec.min ?? 0) || value > (spec.max ?? Number.MAX_SAFE_INTEGER)) {
+        throw new ConfigError(spec.flag, `${name}: must be from ${spec.min} to ${spec.max}${spec.unit ? ` ${spec.unit}` : ''}, got ${value}`);
+      }
+      return value;
+    }
+    case 'ipv4':
+      if (typeof raw !== 'string' || !isIPv4(raw)) throw new ConfigError(spec.flag, `${name}: expected an IPv4 address, got "${raw}"`);
+      return raw;
+    case 'ipv6':
+      if (typeof raw !== 'string' || !isIPv6(raw)) throw new ConfigError(spec.flag, `${name}: expected an IPv6 address, got "${raw}"`);
+      return raw;
+    case 'level':
+      if (!LOG_LEVELS.includes(raw as LogLevel)) throw new ConfigError(spec.flag, `${name}: expected one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+      return raw as LogLevel;
+    case 'secret':
+      if (typeof raw !== 'string' || raw.length === 0) throw new ConfigError(spec.flag, `${name}: must not be empty`);
+      return raw;
+    case 'string':
+      if (typeof raw !== 'string' || raw.trim().length === 0) throw new ConfigError(spec.flag, `${name}: must not be empty`);
+      return raw;
+  }
+}
+
+/** Resolves flags and environment into a checked config. Throws ConfigError naming the option. */
+export function resolveConfig(flags: RawFlags, env: NodeJS.ProcessEnv = {}): ServeConfig {
+  const config: Record<string, unknown> = {};
+  const given = new Set<keyof ServeConfig>();
+  for (const spec of SERVE_OPTIONS) {
+    const flagValue = flags[spec.flag];
+    const envValue = env[envName(spec.flag)];
+    if (flagValue !== undefined) {
+      config[spec.key] = parseValue(spec, flagValue, `--${spec.flag}`);
+      given.add(spec.key);
+    } else if (envValue !== undefined) {
+      config[spec.key] = parseValue(spec, envValue, envName(spec.flag));
+      given.add(spec.key);
+    } else {
+      config[spec.key] = spec.kind === 'bool' ? spec.key !== 'ipv6' ? spec.default : !spec.default : spec.default;
+    }
+  }
+  const result = config as unknown as ServeConfig;
+  result.ipv6Required = given.has('udpBind6') && result.ipv6;
+  if (result.peerTimeoutMs <= result.heartbeatMs) {
+    throw new ConfigError(
+      'peer-timeout-ms',
+      `--peer-timeout-ms (${result.peerTimeoutMs}) must be greater than --heartbeat-ms (${result.heartbeatMs}), or every established session would time out between two heartbeats`,
+    );
+  }
+  if (result.peerTimeoutMs <= result.punchMs) {
+    throw new ConfigError('peer-timeout-ms', `--peer-timeout-ms (${result.peerTimeoutMs}) must be greater than --punch-ms (${result.punchMs})`);
+  }
+  return result;
+}

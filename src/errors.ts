@@ -1,0 +1,52 @@
+/**
+ * Coded errors. A code is a stable string that clients and tests may switch on; a message is
+ * for people. Foreign errors (jose, node) are translated where they enter.
+ */
+
+/** Why an HTTP request or WebSocket upgrade was refused (the `error.code` of the JSON body). */
+export type RefusalCode =
+  | 'missing_token'
+  | 'invalid_token'
+  | 'expired_token'
+  | 'bad_parameter'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'upgrade_required'
+  | 'unavailable';
+
+export class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: RefusalCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'Refusal';
+  }
+
+  body(): string {
+    return JSON.stringify({ error: { code: this.code, message: this.message } });
+  }
+}
+
+/** Why a client message was rejected (the `code` of a `{"type":"error"}` frame); the session goes on. */
+export type ClientErrorCode = 'payload_too_large' | 'text_not_supported' | 'queue_full' | 'not_delivered';
+
+export interface ErrorFrame {
+  type: 'error';
+  code: ClientErrorCode;
+  message: string;
+}
+
+/** A bad flag, environment variable or config value; the message names it. */
+export class ConfigError extends Error {
+  readonly code = 'bad_config';
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}

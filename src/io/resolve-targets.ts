@@ -1,0 +1,74 @@
+/**
+ * Turns the client's `host` parameters into candidate endpoints: IP literals as they are, DNS
+ * names through getaddrinfo (all AAAA and A records). IPv6 first, then IPv4; only families
+ * this server can send on; never an address that can never be a peer.
+ */
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { fromPromise } from 'xstate';
+import type { ResolveInput, ResolvedTargets } from '../../machines/types.js';
+import { neverPeerReason, normalizeAddress, parseHost } from '../net/address.js';
+import { sameEndpoint, type Endpoint, type Family } from '../net/endpoint.js';
+
+/** How long one name may take to resolve (ms). */
+export const RESOLVE_TIMEOUT_MS = 5000;
+
+export type Lookup = (name: string) => Promise<Array<{ address: string; family: number }>>;
+
+const systemLookup: Lookup = (name) => dnsLookup(name, { all: true, verbatim: true });
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export async function resolveTargets(input: ResolveInput, lookup: Lookup = systemLookup): Promise<ResolvedTargets> {
+  const problems: string[] = [];
+  // One list per host, so candidates keep the client's order whatever resolves first.
+  const perHost = input.hosts.map(() => [] as Endpoint[]);
+  await Promise.all(
+    input.hosts.map(async (host, index) => {
+      const consider = (family: Family, address: string) => {
+        const why = neverPeerReason(family, address);
+        if (why) problems.push(`${host}: ${address} is ${why}`);
+        else if (!input.families.includes(family)) problems.push(`${host}: ${address} is ${family} and this server has no ${family} socket`);
+        else perHost[index]!.push({ family, address, port: input.port });
+      };
+      const parsed = parseHost(host);
+      if ('error' in parsed) {
+        problems.push(`${host}: ${parsed.error}`);
+        return;
+      }
+      if (parsed.kind === 'ip') {
+        consider(parsed.family, parsed.address);
+        return;
+      }
+      try {
+        const records = await withTimeout(lookup(parsed.name), RESOLVE_TIMEOUT_MS, parsed.name);
+        if (records.length === 0) problems.push(`${host}: no address`);
+        for (const record of records) {
+          const literal = normalizeAddress(record.address);
+          if (literal) consider(literal.family, literal.address);
+        }
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        problems.push(`${host}: ${code ?? (err as Error).message}`);
+      }
+    }),
+  );
+
+  const found = perHost.flat();
+  const candidates: Endpoint[] = [];
+  for (const family of ['ipv6', 'ipv4'] as const) {
+    for (const endpoint of found) {
+      if (endpoint.family === family && !candidates.some((c) => sameEndpoint(c, endpoint))) candidates.push(endpoint);
+    }
+  }
+  return { candidates, problems };
+}
+
+export function createResolveTargetsActor(lookup: Lookup = systemLookup) {
+  return fromPromise<ResolvedTargets, ResolveInput>(({ input }) => resolveTargets(input, lookup));
+}

@@ -1,0 +1,55 @@
+/**
+ * A UDP socket actor: one per address family, shared by every session of the server.
+ * Binds, reports `udp.bound` / `udp.failed` to the supervisor, and hands every datagram to
+ * the switchboard, which routes it to its session. The IPv6 socket is IPv6-only, so the two
+ * families never share a socket and IPv4 peers always arrive on the IPv4 socket.
+ */
+import { createSocket } from 'node:dgram';
+import type { Logger } from 'pino';
+import { fromCallback, type EventObject } from 'xstate';
+import type { UdpSocketEvent, UdpSocketInput } from '../../machines/types.js';
+import type { Switchboard } from './switchboard.js';
+
+/** Requested socket buffer sizes; the kernel caps them at net.core.rmem_max / wmem_max. */
+export const UDP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+export const UDP_SEND_BUFFER_BYTES = 1024 * 1024;
+
+export function createUdpSocketActor(switchboard: Switchboard, log: Logger) {
+  return fromCallback<EventObject, UdpSocketInput>(({ input, sendBack }) => {
+    const { family } = input;
+    const socket = createSocket({ type: family === 'ipv6' ? 'udp6' : 'udp4', ipv6Only: family === 'ipv6' });
+    let bound = false;
+    let closed = false;
+
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (!bound) {
+        sendBack({ type: 'udp.failed', family, code: err.code ?? 'EUNKNOWN', message: err.message } satisfies UdpSocketEvent);
+        return;
+      }
+      log.error({ family, err: err.message }, 'udp socket error');
+    });
+    socket.on('message', (datagram, rinfo) => switchboard.deliver(family, datagram, rinfo.address, rinfo.port));
+    socket.bind({ port: input.port, address: input.address, exclusive: true }, () => {
+      bound = true;
+      try {
+        socket.setRecvBufferSize(UDP_RECV_BUFFER_BYTES);
+        socket.setSendBufferSize(UDP_SEND_BUFFER_BYTES);
+      } catch (err) {
+        log.warn({ family, err: (err as Error).message }, 'could not size udp socket buffers');
+      }
+      switchboard.attach(family, socket);
+      sendBack({ type: 'udp.bound', family, port: socket.address().port } satisfies UdpSocketEvent);
+    });
+
+    return () => {
+      if (closed) return;
+      closed = true;
+      switchboard.detach(family);
+      try {
+        socket.close();
+      } catch {
+        // Closing a socket whose bind failed throws ERR_SOCKET_DGRAM_NOT_RUNNING: nothing to close.
+      }
+    };
+  });
+}

@@ -87,6 +87,8 @@ export class SessionLink implements RoutedLink {
   #txCounter = 0;
   readonly #peers = new Map<string, PeerKeys>();
   #path: Path | null = null;
+  /** The last established path, kept after path.down so a closing session can still say CLOSE. */
+  #lastPath: Path | null = null;
   #queue: Buffer[] = [];
   #queuedBytes = 0;
   readonly #maxPayload: number;
@@ -250,6 +252,7 @@ export class SessionLink implements RoutedLink {
     const peer = this.#peers.get(salt) ?? this.#keysFor(salt);
     const moved = this.#path !== null && !sameEndpoint(this.#path.endpoint, endpoint);
     this.#path = { salt, endpoint, peer };
+    this.#lastPath = this.#path;
     if (moved) this.#log.info({ session: this.id, peer: formatEndpoint(endpoint) }, 'peer endpoint moved');
     const queued = this.#queue;
     this.#queue = [];
@@ -319,8 +322,9 @@ export class SessionLink implements RoutedLink {
   }
 
   #close(code: number, reason: string): void {
-    if (this.#path) this.#sendPacket(PacketType.CLOSE, this.#path.endpoint, Buffer.alloc(0));
+    if (this.#lastPath) this.#sendPacket(PacketType.CLOSE, this.#lastPath.endpoint, Buffer.alloc(0));
     this.#path = null;
+    this.#lastPath = null;
     if (this.#ws.readyState === this.#ws.OPEN || this.#ws.readyState === this.#ws.CONNECTING) {
       this.#ws.close(code, reason);
     }

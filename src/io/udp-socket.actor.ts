@@ -4,7 +4,7 @@
  * the switchboard, which routes it to its session. The IPv6 socket is IPv6-only, so the two
  * families never share a socket and IPv4 peers always arrive on the IPv4 socket.
  */
-import { createSocket } from 'node:dgram';
+import { createSocket, type SocketOptions } from 'node:dgram';
 import type { Logger } from 'pino';
 import { fromCallback, type EventObject } from 'xstate';
 import type { UdpSocketEvent, UdpSocketInput } from '../../machines/types.js';
@@ -14,10 +14,23 @@ import type { Switchboard } from './switchboard.js';
 export const UDP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 export const UDP_SEND_BUFFER_BYTES = 1024 * 1024;
 
+/**
+ * Every destination is an IP literal (names are resolved once per session, before punching),
+ * so the per-send lookup answers at once: dgram's default defers each send by a tick through
+ * dns.lookup, which costs time per datagram and loses a CLOSE sent just before close().
+ */
+function literalLookup(address: string, family: number, callback: (err: Error | null, address: string, family: number) => void): void {
+  callback(null, address, family);
+}
+
 export function createUdpSocketActor(switchboard: Switchboard, log: Logger) {
   return fromCallback<EventObject, UdpSocketInput>(({ input, sendBack }) => {
     const { family } = input;
-    const socket = createSocket({ type: family === 'ipv6' ? 'udp6' : 'udp4', ipv6Only: family === 'ipv6' });
+    const socket = createSocket({
+      type: family === 'ipv6' ? 'udp6' : 'udp4',
+      ipv6Only: family === 'ipv6',
+      lookup: literalLookup as SocketOptions['lookup'],
+    });
     let bound = false;
     let closed = false;
 

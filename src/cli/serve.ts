@@ -7,7 +7,7 @@ import { resolveConfig, SERVE_OPTIONS, type ServeConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { PROXY_PATH, startServer, type ServerHandle } from '../server.js';
 import { generateKey } from './keygen.js';
-import { serveUsage, UsageError } from './usage.js';
+import { explainParseError, serveUsage, UsageError } from './usage.js';
 
 /** Validity of the token printed when the server runs on a generated secret (s). */
 export const DEMO_TOKEN_TTL_S = 24 * 3600;
@@ -22,7 +22,7 @@ export function parseServeFlags(args: string[]): Record<string, string | boolean
     const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: false });
     return values;
   } catch (err) {
-    throw new UsageError(`serve: ${(err as Error).message}\n\n${serveUsage()}`);
+    throw new UsageError(`serve: ${${explainParseError(err)}\n\n${serveUsage()}`);
   }
 }
 
@@ -59,7 +59,7 @@ export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Prom
         `autoprox: a token for this run (sub "demo", valid ${DEMO_TOKEN_TTL_S / 3600} h):`,
         token,
         'autoprox: try it: run this in two terminals (same key: the two sessions find each other through this server), then type lines:',
-        `  ${selfCommand()} connect ${wsUrl(handle.url)} --host ${peerHost} --port ${handle.udp.ipv4} --key ${generateKey()} --token ${token}`,
+        `  ${selfCommand()} connect ${wsUrl(handle.url)} --host ${peerHost} --port ${handle.udp.ipv4} --key=${generateKey()} --token=${token}`,
         '',
       ].join('\n'),
     );

@@ -28,3 +28,11 @@ usage:
                                             pipe stdin to a session, peer data to stdout, status to stderr
   autoprox --version
 `;
+
+/** node:util parseArgs messages, with the fix for the one that surprises people. */
+export function explainParseError(err: unknown): string {
+  const message = (err as Error).message;
+  return /ambiguous/.test(message)
+    ? `${message} (a value that starts with "-", as base64url keys may, must be given as --option=VALUE)`
+    : message;
+}

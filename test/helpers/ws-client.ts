@@ -40,12 +40,15 @@ export class TestClient {
   #listeners = new Set<() => void>();
 
   constructor(wsUrl: string, options: SessionOptions) {
-    this.ws = new WebSocket(proxyUrl(wsUrl, options), { headers: { Authorization: `Bearer ${options.token}` } });
+    // An empty token sends no Authorization header (for tests that put it in the URL).
+    const headers: Record<string, string> = options.token ? { Authorization: `Bearer ${options.token}` } : {};
+    this.ws = new WebSocket(proxyUrl(wsUrl, options), { headers });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
       this.ws.once('unexpected-response', (_req, res) => reject(new Error(`refused: HTTP ${res.statusCode}`)));
     });
+    this.opened.catch(() => {}); // observed through `opened` by tests that care
     this.closed = new Promise((resolve) =>
       this.ws.once('close', (code, reason) => {
         this.closeCode = code;

@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { createActor, fromCallback, fromPromise, waitFor, type EventObject } from 'xstate';
+import { sessionMachine } from '../../machines/session.machine.js';
+import { SESSION_ACTOR_PREFIX, supervisorMachine, type SupervisorInput } from '../../machines/supervisor.machine.js';
+import type { BridgeCommand, BridgeInput, UdpSocketInput } from '../../machines/types.js';
+import { TEST_TIMING } from '../helpers/session-harness.js';
+
+type BindResult = { port: number } | { code: string };
+
+/**
+ * A supervisor whose IO is swapped for test actors: UDP sockets that "bind" as told, and
+ * sessions whose bridge records commands.
+ */
+function startSupervisor(bind: (input: UdpSocketInput) => BindResult, overrides: Partial<SupervisorInput['udp']> = {}) {
+  const binds: UdpSocketInput[] = [];
+  const stoppedSockets: string[] = [];
+  const commands = new Map<string, BridgeCommand[]>();
+  const machine = supervisorMachine.provide({
+    actors: {
+      udpSocket: fromCallback<EventObject, UdpSocketInput>(({ input, sendBack }) => {
+        binds.push(input);
+        const result = bind(input);
+        queueMicrotask(() =>
+          sendBack(
+            'port' in result
+              ? { type: 'udp.bound', family: input.family, port: result.port }
+              : { type: 'udp.failed', family: input.family, code: result.code, message: 'test' },
+          ),
+        );
+        return () => stoppedSockets.push(input.family);
+      }),
+      session: sessionMachine.provide({
+        actors: {
+          bridge: fromCallback<BridgeCommand, BridgeInput>(({ input, receive }) => {
+            const list: BridgeCommand[] = [];
+            commands.set(input.sessionId, list);
+            receive((c) => list.push(c));
+          }),
+          resolveTargets: fromPromise(async () => ({
+            candidates: [{ family: 'ipv4' as const, address: '192.0.2.1', port: 40000 }],
+            problems: [],
+          })),
+        },
+      }),
+    },
+  });
+  const actor = createActor(machine, {
+    input: {
+      udp: { port: 40000, bind4: '0.0.0.0', bind6: '::', ipv6: true, ipv6Required: false, ...overrides },
+      timing: TEST_TIMING,
+      drainMs: 1000,
+    },
+  });
+  const warnings: string[] = [];
+  actor.on('udp.unavailable', (e) => warnings.push(e.message));
+  actor.start();
+  return { actor, binds, stoppedSockets, commands, warnings };
+}
+
+const sessionIds = (actor: ReturnType<typeof startSupervisor>['actor']) =>
+  Object.keys(actor.getSnapshot().children).filter((id) => id.startsWith(SESSION_ACTOR_PREFIX));
+
+describe('supervisor machine', () => {
+  it('binds IPv4, then IPv6 on the same port, then runs', async () => {
+    const s = startSupervisor((input) => ({ port: input.port === 0 ? 41000 : input.port }), { port: 0 });
+    const snap = await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
+    expect(s.binds).toEqual([
+      { family: 'ipv4', address: '0.0.0.0', port: 0 },
+      { family: 'ipv6', address: '::', port: 41000 },
+    ]);
+    expect(snap.context.ports).toEqual({ ipv4: 41000, ipv6: 41000 });
+  });
+
+  it('takes any IPv6 port when the IPv4 port number is taken on IPv6 and the operator asked for port 0', async () => {
+    const s = startSupervisor((input) => (input.family === 'ipv6' && input.port !== 0 ? { code: 'EADDRINUSE' } : { port: input.family === 'ipv4' ? 41000 : 42000 }), { port: 0 });
+    const snap = await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
+    expect(snap.context.ports).toEqual({ ipv4: 41000, ipv6: 42000 });
+  });
+
+  it('serves IPv4 only, with a warning, when IPv6 cannot be bound and was not asked for explicitly', async () => {
+    const s = startSupervisor((input) => (input.family === 'ipv6' ? { code: 'EAFNOSUPPORT' } : { port: 40000 }));
+    const snap = await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
+    expect(snap.context.ports).toEqual({ ipv4: 40000, ipv6: null });
+    expect(s.warnings).toEqual(['EAFNOSUPPORT test']);
+  });
+
+  it('fails when an explicitly requested IPv6 address cannot be bound', async () => {
+    const s = startSupervisor((input) => (input.family === 'ipv6' ? { code: 'EADDRNOTAVAIL' } : { port: 40000 }), { ipv6Required: true });
+    const snap = await waitFor(s.actor, (x) => x.status === 'done', { timeout: 1000 });
+    expect(snap.value).toBe('failed');
+    expect(snap.context.failure).toMatch(/UDP ipv6 bind failed: EADDRNOTAVAIL/);
+  });
+
+  it('fails when IPv4 cannot be bound', async () => {
+    const s = startSupervisor(() => ({ code: 'EADDRINUSE' }));
+    const snap = await waitFor(s.actor, (x) => x.status === 'done', { timeout: 1000 });
+    expect(snap.value).toBe('failed');
+  });
+
+  it('with --no-ipv6, binds IPv4 only', async () => {
+    const s = startSupervisor(() => ({ port: 40000 }), { ipv6: false });
+    await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
+    expect(s.binds.map((b) => b.family)).toEqual(['ipv4']);
+  });
+
+  it('spawns one session actor per WebSocket, with a systemId each, and reaps it when it closes', async () => {
+    const s = startSupervisor(() => ({ port: 40000 }));
+    await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
+    s.actor.send({ type: 'session.open', id: 'one', hosts: ['192.0.2.1'], port: 40000 });
+    s.actor.send({ type: 'session.open', id: 'two', hosts: ['192.0.2.1'], port: 40000 });
+    expect(sessionIds(s.actor)).toEqual(['session:one', 'session:two']);
+    expect(s.actor.system.get('session:one')).toBeDefined();
+    expect(s.actor.getSnapshot().context.sessions).toBe(2);
+
+    s.actor.system.get('session:one')!.send({ type: 'ws.closed', code: 1000 });
+    expect(sessionIds(s.actor)).toEqual(['session:two']);
+    expect(s.actor.system.get('session:one')).toBeUndefined(); // systemId freed
+    expect(s.actor.getSnapshot().context.sessions).toBe(1);
+    expect(s.commands.get('one')!.at(-1)).toEqual({ type: 'close', code: 1000, reason: 'client_closed' });
+  });
+
+  it('on shutdown tells every session, reaps them all, stops and closes the sockets', async () => {
+    const s = startSupervisor(() => ({ port: 40000 }));
+    await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
+    for (const id of ['a', 'b', 'c']) s.actor.send({ type: 'session.open', id, hosts: ['192.0.2.1'], port: 40000 });
+    s.actor.send({ type: 'shutdown' });
+    const snap = await waitFor(s.actor, (x) => x.status === 'done', { timeout: 1000 });
+    expect(snap.value).toBe('stopped');
+    for (const id of ['a', 'b', 'c']) {
+      expect(s.commands.get(id)!.at(-1)).toEqual({ type: 'close', code: 1001, reason: 'server_shutdown' });
+    }
+    expect(s.stoppedSockets.sort()).toEqual(['ipv4', 'ipv6']);
+  });
+
+  it('opens no session once shutting down', async () => {
+    const s = startSupervisor(() => ({ port: 40000 }));
+    await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
+    s.actor.send({ type: 'shutdown' });
+    s.actor.send({ type: 'session.open', id: 'late', hosts: ['192.0.2.1'], port: 40000 });
+    expect(s.commands.has('late')).toBe(false);
+  });
+});

@@ -33,7 +33,7 @@ export function parseConnectArgs(args: string[], env: NodeJS.ProcessEnv): Connec
       allowPositionals: true,
     });
   } catch (err) {
-    throw new UsageError(`connect: ${${explainParseError(err)}`);
+    throw new UsageError(`connect: ${explainParseError(err)}`);
   }
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError('connect: give exactly one ws:// or wss:// URL');

@@ -22,7 +22,7 @@ export function parseServeFlags(args: string[]): Record<string, string | boolean
     const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: false });
     return values;
   } catch (err) {
-    throw new UsageError(`serve: ${${explainParseError(err)}\n\n${serveUsage()}`);
+    throw new UsageError(`serve: ${explainParseError(err)}\n\n${serveUsage()}`);
   }
 }
 

@@ -6,7 +6,7 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { explainParseError, UsageError } from './usage.js';
+import { UsageError } from './usage.js';
 
 /** Chunk size for --binary stdin (bytes): the server's default --max-payload. */
 export const BINARY_CHUNK_BYTES = 1200;
@@ -33,7 +33,7 @@ export function parseConnectArgs(args: string[], env: NodeJS.ProcessEnv): Connec
       allowPositionals: true,
     });
   } catch (err) {
-    throw new UsageError(`connect: ${explainParseError(err)}`);
+    throw new UsageError(`connect: ${(err as Error).message}`);
   }
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError('connect: give exactly one ws:// or wss:// URL');

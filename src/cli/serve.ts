@@ -7,7 +7,7 @@ import { resolveConfig, SERVE_OPTIONS, type ServeConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { PROXY_PATH, startServer, type ServerHandle } from '../server.js';
 import { generateKey } from './keygen.js';
-import { explainParseError, serveUsage, UsageError } from './usage.js';
+import { serveUsage, UsageError } from './usage.js';
 
 /** Validity of the token printed when the server runs on a generated secret (s). */
 export const DEMO_TOKEN_TTL_S = 24 * 3600;
@@ -22,7 +22,7 @@ export function parseServeFlags(args: string[]): Record<string, string | boolean
     const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: false });
     return values;
   } catch (err) {
-    throw new UsageError(`serve: ${explainParseError(err)}\n\n${serveUsage()}`);
+    throw new UsageError(`serve: ${(err as Error).message}\n\n${serveUsage()}`);
   }
 }
 

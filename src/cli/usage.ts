@@ -29,10 +29,3 @@ usage:
   autoprox --version
 `;
 
-/** node:util parseArgs messages, with the fix for the one that surprises people. */
-export function explainParseError(err: unknown): string {
-  const message = (err as Error).message;
-  return /ambiguous/.test(message)
-    ? `${message} (a value that starts with "-", as base64url keys may, must be given as --option=VALUE)`
-    : message;
-}

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, waitFor, type EventObject } from 'xstate';
 import { sessionMachine } from '../../machines/session.machine.js';
 import { SESSION_ACTOR_PREFIX, supervisorMachine, type SupervisorInput } from '../../machines/supervisor.machine.js';
-import type { BridgeCommand, BridgeInput, ResolvedTargets, UdpSocketInput } from '../../machines/types.js';
+import type { BridgeCommand, BridgeInput, ResolvedTargets, ResolveInput, UdpSocketInput } from '../../machines/types.js';
 import { TEST_TIMING } from '../helpers/session-harness.js';
 
 type BindResult = { port: number } | { code: string };
@@ -36,7 +36,7 @@ function startSupervisor(bind: (input: UdpSocketInput) => BindResult, overrides:
             commands.set(input.sessionId, list);
             receive((c) => list.push(c));
           }),
-          resolveTargets: fromPromise<ResolvedTargets>(async () => ({
+          resolveTargets: fromPromise<ResolvedTargets, ResolveInput>(async () => ({
             candidates: [{ family: 'ipv4' as const, address: '192.0.2.1', port: 40000 }],
             problems: [],
           })),

@@ -337,7 +337,9 @@ export const sessionMachine = setup({
     udp_established: {
       description: 'The path works both ways: data flows; heartbeats every heartbeat interval keep the NAT mapping open.',
       type: 'parallel',
-      entry: ['openPath', 'reportEstablished', 'beat'],
+      // The heartbeat goes out before queued data, so the peer (if it is not established yet)
+      // hears the proof first.
+      entry: ['reportEstablished', 'beat', 'openPath'],
       exit: 'closePath',
       on: {
         'peer.close': {

@@ -27,10 +27,23 @@ export const QUEUE_MAX_MESSAGES = 256;
 export const QUEUE_MAX_BYTES = 256 * 1024;
 /** Peer sessions whose keys and replay windows are kept per session. */
 export const MAX_PEER_KEYS = 8;
+/**
+ * DATA from a peer session that has been heard (an authenticated heartbeat) but not adopted yet
+ * is held, at most this many datagrams, until the session adopts that peer. The two sides
+ * establish a moment apart: the first side to establish may send before the other has.
+ */
+export const EARLY_DATA_MAX_DATAGRAMS = 32;
 /** Above this many bytes waiting in the WebSocket's send buffer, peer data is dropped (and counted). */
 export const WS_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
-export type LinkDropCause = 'auth_failed' | 'replay' | 'malformed' | 'unknown_peer' | 'client_backpressure' | 'no_socket';
+export type LinkDropCause =
+  | 'auth_failed'
+  | 'replay'
+  | 'malformed'
+  | 'unknown_peer'
+  | 'early_overflow'
+  | 'client_backpressure'
+  | 'no_socket';
 
 export interface LinkStats {
   datagramsIn: number;
@@ -73,7 +86,7 @@ export class SessionLink implements RoutedLink {
     bytesIn: 0,
     bytesOut: 0,
     messagesRejected: 0,
-    drops: { auth_failed: 0, replay: 0, malformed: 0, unknown_peer: 0, client_backpressure: 0, no_socket: 0 },
+    drops: { auth_failed: 0, replay: 0, malformed: 0, unknown_peer: 0, early_overflow: 0, client_backpressure: 0, no_socket: 0 },
   };
   /** Set by the WebSocket ping sweep. */
   alive = true;
@@ -90,6 +103,7 @@ export class SessionLink implements RoutedLink {
   /** The last established path, kept after path.down so a closing session can still say CLOSE. */
   #lastPath: Path | null = null;
   #queue: Buffer[] = [];
+  #early: Array<{ header: PacketHeader; datagram: Buffer }> = [];
   #queuedBytes = 0;
   readonly #maxPayload: number;
   readonly #switchboard: Switchboard<SessionLink>;
@@ -129,6 +143,8 @@ export class SessionLink implements RoutedLink {
     this.#emit = () => {};
     this.#queue = [];
     this.#queuedBytes = 0;
+    this.stats.drops.unknown_peer += this.#early.length;
+    this.#early = [];
     if (this.#ws.readyState === this.#ws.OPEN || this.#ws.readyState === this.#ws.CONNECTING) {
       this.#ws.close(1011, 'internal_error');
     }
@@ -197,10 +213,22 @@ export class SessionLink implements RoutedLink {
 
   #receiveData(header: PacketHeader, datagram: Buffer): void {
     const path = this.#path;
-    if (!path || header.salt !== path.salt) {
+    if (path && header.salt === path.salt) {
+      this.#deliverData(path, header, datagram);
+      return;
+    }
+    if (!this.#peers.has(header.salt)) {
       this.stats.drops.unknown_peer++;
       return;
     }
+    if (this.#early.length >= EARLY_DATA_MAX_DATAGRAMS) {
+      this.#early.shift();
+      this.stats.drops.early_overflow++;
+    }
+    this.#early.push({ header, datagram });
+  }
+
+  #deliverData(path: Path, header: PacketHeader, datagram: Buffer): void {
     const payload = this.#openChecked(path.peer, header, datagram);
     if (!payload) return;
     if (this.#ws.bufferedAmount > WS_MAX_BUFFERED_BYTES) {
@@ -253,6 +281,12 @@ export class SessionLink implements RoutedLink {
     const moved = this.#path !== null && !sameEndpoint(this.#path.endpoint, endpoint);
     this.#path = { salt, endpoint, peer };
     this.#lastPath = this.#path;
+    const early = this.#early;
+    this.#early = [];
+    for (const held of early) {
+      if (held.header.salt === salt) this.#deliverData(this.#path, held.header, held.datagram);
+      else this.stats.drops.unknown_peer++;
+    }
     if (moved) this.#log.info({ session: this.id, peer: formatEndpoint(endpoint) }, 'peer endpoint moved');
     const queued = this.#queue;
     this.#queue = [];

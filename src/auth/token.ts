@@ -53,7 +53,7 @@ export function extractToken(req: IncomingMessage, query: URLSearchParams): stri
 /** Verifies a token; returns its claims or the 401 to answer. */
 export async function authenticate(verifier: Verifier, token: string): Promise<JWTPayload | Refusal> {
   if (token.length === 0) return unauthorized('missing_token', 'the token is empty');
-  if (token.length > MAX_TOKEN_BYTES) return unauthorized('invalid_token', `the token is longer than ${MAX_TOKEN_BYTES} bytes`);
+  if (Buffer.byteLength(token) > MAX_TOKEN_BYTES) return unauthorized('invalid_token', `the token is longer than ${MAX_TOKEN_BYTES} bytes`);
   try {
     return await verifier.verify(token);
   } catch (err) {

@@ -25,12 +25,11 @@ function block(subnets: Array<[string, number, Family]>): BlockList {
   return list;
 }
 
-const MAPPED_V4 = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
 
 /** Parses one `host` query value: an IPv4 literal, an IPv6 literal (no brackets) or a DNS name. */
 export function parseHost(value: string): ParsedHost | { error: string } {
   if (value.length === 0) return { error: 'is empty' };
-  if (value.length > MAX_HOST_LENGTH) return { error: `is longer than ${MAX_HOST_LENGTH} characters` };
+  if (value.replace(/\.$/, '').length > MAX_HOST_LENGTH) return { error: `is longer than ${MAX_HOST_LENGTH} characters` };
   if (value.startsWith('[')) return { error: 'must be given without brackets (e.g. host=2001:db8::1)' };
   const literal = normalizeAddress(value);
   if (literal) return { kind: 'ip', ...literal };
@@ -46,14 +45,59 @@ export function parseHost(value: string): ParsedHost | { error: string } {
   return { kind: 'name', name };
 }
 
-/** An IP literal as family + canonical address (IPv4-mapped IPv6 becomes IPv4), or null. */
+/**
+ * An IP literal as family + canonical address, or null. IPv4-mapped IPv6 (any spelling) becomes
+ * IPv4; IPv6 is written as RFC 5952 says (lower case, longest zero run compressed), the form
+ * the kernel reports datagram sources in, so addresses compare as strings.
+ */
 export function normalizeAddress(value: string): { family: Family; address: string } | null {
   const version = isIP(value);
   if (version === 4) return { family: 'ipv4', address: value };
   if (version !== 6) return null;
-  const mapped = MAPPED_V4.exec(value);
-  if (mapped && isIP(mapped[1]!) === 4) return { family: 'ipv4', address: mapped[1]! };
-  return { family: 'ipv6', address: value };
+  const zoneAt = value.indexOf('%');
+  const zone = zoneAt < 0 ? '' : value.slice(zoneAt);
+  const groups = ipv6Groups(zoneAt < 0 ? value : value.slice(0, zoneAt));
+  if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
+    return { family: 'ipv4', address: `${groups[6]! >> 8}.${groups[6]! & 0xff}.${groups[7]! >> 8}.${groups[7]! & 0xff}` };
+  }
+  return { family: 'ipv6', address: formatIpv6(groups) + zone };
+}
+
+/** The eight 16-bit groups of an IPv6 address already known valid (node:net's isIP). */
+function ipv6Groups(address: string): number[] {
+  let text = address.toLowerCase();
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
+  const parse = (part: string | undefined) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
+  const left = parse(head);
+  const right = parse(tail);
+  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+}
+
+/** RFC 5952 section 4: the longest run of two or more zero groups becomes "::". */
+function formatIpv6(groups: number[]): string {
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
 }
 
 /** Why an address can never be a peer, or null when it can. */

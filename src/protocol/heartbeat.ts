@@ -26,6 +26,9 @@ export interface Heartbeat {
 }
 
 export function encodeHeartbeat(hb: Heartbeat): Buffer {
+  if (hb.echoSalt !== null && Buffer.byteLength(hb.echoSalt, 'latin1') !== SALT_BYTES) {
+    throw new TypeError(`echo salt must be ${SALT_BYTES} latin1 characters`);
+  }
   const out = Buffer.allocUnsafe(HEARTBEAT_BYTES);
   out.writeDoubleBE(hb.sentAt, 0);
   if (hb.echoSalt === null) NO_ECHO.copy(out, 8);

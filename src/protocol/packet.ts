@@ -75,6 +75,9 @@ export function decodeHeader(datagram: Buffer): PacketHeader | HeaderError {
 
 /** Writes a header into a fresh 26-byte buffer. `channel` and `salt` are 8-byte Buffers. */
 export function encodeHeader(type: PacketType, channel: Buffer, salt: Buffer, counter: number): Buffer {
+  if (type !== PacketType.HEARTBEAT && type !== PacketType.DATA && type !== PacketType.CLOSE) {
+    throw new TypeError(`unknown packet type ${type}`);
+  }
   if (channel.length !== CHANNEL_ID_BYTES) throw new TypeError(`channel id must be ${CHANNEL_ID_BYTES} bytes`);
   if (salt.length !== SALT_BYTES) throw new TypeError(`salt must be ${SALT_BYTES} bytes`);
   if (!Number.isSafeInteger(counter) || counter < 0) throw new TypeError('counter must be a non-negative safe integer');

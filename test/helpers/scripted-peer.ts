@@ -1,0 +1,176 @@
+/**
+ * A scripted peer: a real UDP socket that speaks the autoprox wire protocol under test control.
+ * It can answer heartbeats, stay silent, send DATA or CLOSE, replay or forge datagrams, and move
+ * to a new port (NAT rebinding). It decrypts what the server sends it.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Endpoint, Family } from '../../src/net/endpoint.js';
+import { deriveChannelId, derivePacketKey, open, seal } from '../../src/protocol/crypto.js';
+import { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from '../../src/protocol/heartbeat.js';
+import { decodeHeader, encodeHeader, PacketType, SALT_BYTES, type PacketHeader } from '../../src/protocol/packet.js';
+
+export interface Received {
+  header: PacketHeader;
+  datagram: Buffer;
+  plaintext: Buffer | null;
+  heartbeat: Heartbeat | null;
+  from: Endpoint;
+  at: number;
+}
+
+const WAIT_MS = 10_000;
+
+export class ScriptedPeer {
+  readonly received: Received[] = [];
+  /** Every datagram this peer sent, as sent (for replays). */
+  readonly sent: Buffer[] = [];
+  /** When false, the peer does not answer heartbeats on its own. */
+  autoReply = true;
+  salt: Buffer = randomBytes(SALT_BYTES);
+  #counter = 0;
+  #key: KeyObject;
+  readonly #channel: Buffer;
+  readonly #psk: Buffer;
+  readonly #serverKeys = new Map<string, KeyObject>();
+  #socket!: Socket;
+  #listeners = new Set<() => void>();
+
+  private constructor(
+    readonly family: Family,
+    psk: Buffer,
+  ) {
+    this.#psk = psk;
+    this.#channel = deriveChannelId(psk);
+    this.#key = derivePacketKey(psk, this.salt);
+  }
+
+  static async start(family: Family, psk: Buffer): Promise<ScriptedPeer> {
+    const peer = new ScriptedPeer(family, psk);
+    await peer.#bind();
+    return peer;
+  }
+
+  get endpoint(): Endpoint {
+    const a = this.#socket.address();
+    return { family: this.family, address: this.family === 'ipv6' ? '::1' : '127.0.0.1', port: a.port };
+  }
+
+  get saltHex(): string {
+    return this.salt.toString('hex');
+  }
+
+  async #bind(): Promise<void> {
+    const socket = createSocket({ type: this.family === 'ipv6' ? 'udp6' : 'udp4', ipv6Only: this.family === 'ipv6' });
+    await new Promise<void>((resolve) => socket.bind(0, this.family === 'ipv6' ? '::1' : '127.0.0.1', resolve));
+    socket.on('message', (datagram, rinfo) => this.#onMessage(datagram, { family: this.family, address: rinfo.address, port: rinfo.port }));
+    this.#socket = socket;
+  }
+
+  /** Moves to a new local port, as a NAT whose mapping was flushed would. */
+  async rebind(): Promise<void> {
+    this.#socket.close();
+    await this.#bind();
+  }
+
+  /** Starts a new peer session (as a restarted server would): new salt, new key, counter 0. */
+  restart(): void {
+    this.salt = randomBytes(SALT_BYTES);
+    this.#key = derivePacketKey(this.#psk, this.salt);
+    this.#counter = 0;
+  }
+
+  #onMessage(datagram: Buffer, from: Endpoint): void {
+    const header = decodeHeader(datagram);
+    if (typeof header === 'string') return;
+    let key = this.#serverKeys.get(header.salt);
+    if (!key) {
+      key = derivePacketKey(this.#psk, Buffer.from(header.salt, 'latin1'));
+      this.#serverKeys.set(header.salt, key);
+    }
+    const plaintext = open(key, datagram);
+    const heartbeat = plaintext && header.type === PacketType.HEARTBEAT ? decodeHeartbeat(plaintext) : null;
+    const entry: Received = {
+      header,
+      datagram,
+      plaintext,
+      heartbeat: heartbeat && typeof heartbeat !== 'string' ? heartbeat : null,
+      from,
+      at: performance.now(),
+    };
+    this.received.push(entry);
+    if (this.autoReply && entry.heartbeat) this.heartbeat(from, entry);
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** The latest heartbeat heard from the server (any server session). */
+  lastHeartbeat(): Received | undefined {
+    return this.received.findLast((r) => r.heartbeat !== null);
+  }
+
+  #send(type: PacketType, to: Endpoint, plaintext: Buffer): Buffer {
+    const datagram = Buffer.concat(seal(this.#key, encodeHeader(type, this.#channel, this.salt, this.#counter++), plaintext));
+    this.sendRaw(to, datagram);
+    return datagram;
+  }
+
+  sendRaw(to: Endpoint, datagram: Buffer): void {
+    this.sent.push(datagram);
+    this.#socket.send(datagram, to.port, to.address);
+  }
+
+  /** A heartbeat; `echo` answers a received heartbeat (the proof the server needs), none by default. */
+  heartbeat(to: Endpoint, echo?: Received): Buffer {
+    const now = performance.now();
+    return this.#send(
+      PacketType.HEARTBEAT,
+      to,
+      encodeHeartbeat({
+        sentAt: now,
+        echoSalt: echo ? echo.header.salt : null,
+        echoSentAt: echo?.heartbeat?.sentAt ?? 0,
+        echoDelayMs: echo ? now - echo.at : 0,
+      }),
+    );
+  }
+
+  data(to: Endpoint, payload: Buffer): Buffer {
+    return this.#send(PacketType.DATA, to, payload);
+  }
+
+  close(to: Endpoint): Buffer {
+    return this.#send(PacketType.CLOSE, to, Buffer.alloc(0));
+  }
+
+  /** Resolves once `predicate` holds, re-checked after every datagram; bounded. */
+  until(predicate: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
+    if (predicate()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (predicate()) {
+          cleanup();
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`scripted peer: timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.#listeners.delete(check);
+      };
+      this.#listeners.add(check);
+    });
+  }
+
+  /** Received DATA payloads (those that authenticated). */
+  dataReceived(): Buffer[] {
+    return this.received.flatMap((r) => (r.header.type === PacketType.DATA && r.plaintext ? [r.plaintext] : []));
+  }
+
+  stop(): void {
+    this.#socket.close();
+  }
+}

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { Endpoint, Family } from '../../src/net/endpoint.js';
 import { deriveChannelId, derivePacketKey, open, seal } from '../../src/protocol/crypto.js';
 import { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from '../../src/protocol/heartbeat.js';
+import { Waiter } from './waiter.js';
 import { decodeHeader, encodeHeader, PacketType, SALT_BYTES, type PacketHeader } from '../../src/protocol/packet.js';
 
 export interface Received {
@@ -35,7 +36,7 @@ export class ScriptedPeer {
   readonly #psk: Buffer;
   readonly #serverKeys = new Map<string, KeyObject>();
   #socket!: Socket;
-  #listeners = new Set<() => void>();
+  readonly #waiter = new Waiter();
 
   private constructor(
     readonly family: Family,
@@ -101,7 +102,7 @@ export class ScriptedPeer {
     };
     this.received.push(entry);
     if (this.autoReply && entry.heartbeat) this.heartbeat(from, entry);
-    for (const listener of this.#listeners) listener();
+    this.#waiter.notify();
   }
 
   /** The latest heartbeat heard from the server (any server session). */
@@ -145,24 +146,7 @@ export class ScriptedPeer {
 
   /** Resolves once `predicate` holds, re-checked after every datagram; bounded. */
   until(predicate: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
-    if (predicate()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (predicate()) {
-          cleanup();
-          resolve();
-        }
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`scripted peer: timed out after ${timeoutMs} ms waiting for ${what}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.#listeners.delete(check);
-      };
-      this.#listeners.add(check);
-    });
+    return this.#waiter.until(predicate, timeoutMs, () => `scripted peer: ${what}`);
   }
 
   /** Received DATA payloads (those that authenticated). */

@@ -4,6 +4,7 @@
  */
 import WebSocket from 'ws';
 import type { StatusFrame } from '../../machines/types.js';
+import { Waiter } from './waiter.js';
 
 export interface ErrorFrame {
   type: 'error';
@@ -37,7 +38,7 @@ export class TestClient {
   readonly ws: WebSocket;
   readonly opened: Promise<void>;
   readonly closed: Promise<number>;
-  #listeners = new Set<() => void>();
+  readonly #waiter = new Waiter();
 
   constructor(wsUrl: string, options: SessionOptions) {
     // An empty token sends no Authorization header (for tests that put it in the URL).
@@ -70,29 +71,12 @@ export class TestClient {
   }
 
   #notify() {
-    for (const listener of this.#listeners) listener();
+    this.#waiter.notify();
   }
 
   /** Resolves once `predicate` holds, re-checked after every frame; rejects after `timeoutMs`. */
   until(predicate: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
-    if (predicate()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (predicate()) {
-          cleanup();
-          resolve();
-        }
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; statuses: ${JSON.stringify(this.statuses)}`));
-      }, timeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        this.#listeners.delete(check);
-      };
-      this.#listeners.add(check);
-    });
+    return this.#waiter.until(predicate, timeoutMs, () => `${what}; statuses: ${JSON.stringify(this.statuses)}`);
   }
 
   get status(): StatusFrame | undefined {

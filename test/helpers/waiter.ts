@@ -1,0 +1,31 @@
+/** Bounded waits on conditions re-checked whenever the owner reports progress. */
+export class Waiter {
+  readonly #listeners = new Set<() => void>();
+
+  /** Call after every change the predicates may depend on. */
+  notify(): void {
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** Resolves once `predicate` holds; rejects with `describe()` after `timeoutMs`. */
+  until(predicate: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
+    if (predicate()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (predicate()) {
+          cleanup();
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${describe()}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.#listeners.delete(check);
+      };
+      this.#listeners.add(check);
+    });
+  }
+}

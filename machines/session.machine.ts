@@ -64,6 +64,7 @@ const MESSAGES: Record<CloseReason | WaitReason, (timing: SessionTiming) => stri
   server_shutdown: () => 'the server is shutting down',
   punch_timeout: (t) => `punching failed: no authenticated heartbeat from the peer within ${t.punchTimeoutMs} ms`,
   no_candidates: () => 'no usable peer address',
+  token_expired: () => 'the token of this session expired',
   peer_timeout: (t) => `no heartbeat from the peer for ${t.peerTimeoutMs} ms`,
   peer_closed: () => 'the peer session closed',
 };
@@ -266,6 +267,7 @@ export const sessionMachine = setup({
   on: {
     'ws.closed': { target: '.closed', actions: { type: 'setClose', params: { reason: 'client_closed' } } },
     'server.shutdown': { target: '.closed', actions: { type: 'setClose', params: { reason: 'server_shutdown' } } },
+    'token.expired': { target: '.closed', actions: { type: 'setClose', params: { reason: 'token_expired' } } },
   },
   states: {
     connected: {
@@ -273,7 +275,7 @@ export const sessionMachine = setup({
       entry: 'reportConnected',
       invoke: {
         src: 'resolveTargets',
-        input: ({ context }) => ({ hosts: context.hosts, port: context.port, families: context.families }),
+        input: ({ context }) => ({ sessionId: context.id, hosts: context.hosts, port: context.port, families: context.families }),
         onDone: [
           {
             guard: { type: 'hasCandidates', params: ({ event }) => event.output },

@@ -10,7 +10,7 @@ export type { Endpoint, Family };
 export type LinkStatus = 'CONNECTED' | 'UDP_WAITING' | 'UDP_ESTABLISHED' | 'CLOSED';
 
 /** Why a session closed (CLOSED frames) or went back to waiting (UDP_WAITING frames). */
-export type CloseReason = 'client_closed' | 'server_shutdown' | 'punch_timeout' | 'no_candidates';
+export type CloseReason = 'client_closed' | 'server_shutdown' | 'punch_timeout' | 'no_candidates' | 'token_expired';
 export type WaitReason = 'peer_timeout' | 'peer_closed';
 
 /** WebSocket close code for each way a session can end. 4xxx are autoprox's own. */
@@ -19,6 +19,7 @@ export const CLOSE_CODES: Record<CloseReason, number> = {
   server_shutdown: 1001,
   punch_timeout: 4000,
   no_candidates: 4001,
+  token_expired: 4003,
 };
 
 export interface StatusFrame {
@@ -67,6 +68,7 @@ export interface ResolvedTargets {
 }
 
 export interface ResolveInput {
+  sessionId: string;
   hosts: string[];
   port: number;
   families: Family[];
@@ -95,7 +97,9 @@ export type SessionEvent =
   | PeerHeartbeatEvent
   | { type: 'peer.close'; peerSalt: string }
   | { type: 'ws.closed'; code: number }
-  | { type: 'server.shutdown' };
+  | { type: 'server.shutdown' }
+  /** The client's token expired (the IO edge keeps the clock). */
+  | { type: 'token.expired' };
 
 // ---- commands from a session to its bridge (the session's IO) ----
 

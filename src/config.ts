@@ -5,6 +5,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigError } from './errors.js';
+import { parseTargetRules, type TargetRule } from './net/target-policy.js';
 import { MAX_APP_PAYLOAD_BYTES } from './protocol/packet.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -30,9 +31,33 @@ export interface ServeConfig {
   maxPayload: number;
   logLevel: LogLevel;
   shutdownGraceMs: number;
+  // auth
+  jwtPublicKey: string | null;
+  jwksUrl: string | null;
+  jwtIssuer: string | null;
+  jwtAudience: string | null;
+  jwtClockToleranceS: number;
+  sessionOutlivesToken: boolean;
+  // limits
+  maxSessions: number;
+  maxSessionsPerSubject: number;
+  upgradesPerIpPerS: number;
+  limitLoopback: boolean;
+  authFailuresPerIp: number;
+  authFailureWindowS: number;
+  authBlockS: number;
+  clientMsgsPerS: number;
+  clientBytesPerS: number;
+  udpOutPerS: number;
+  udpPreauthPerS: number;
+  redisUrl: string | null;
+  // target policy
+  allowTargets: TargetRule[] | null;
+  denyTargets: TargetRule[];
+  allowSelfTarget: boolean;
 }
 
-type Kind = 'int' | 'string' | 'bool' | 'secret' | 'ipv4' | 'ipv6' | 'level';
+type Kind = 'int' | 'string' | 'bool' | 'secret' | 'ipv4' | 'ipv6' | 'level' | 'url' | 'redis' | 'targets';
 
 export interface OptionSpec {
   flag: string;
@@ -42,6 +67,8 @@ export interface OptionSpec {
   min?: number;
   max?: number;
   unit?: string;
+  /** A boolean flag that turns its key off (`--no-ipv6` sets `ipv6` false). */
+  invert?: true;
   description: string;
 }
 
@@ -51,7 +78,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: 'udp-port', key: 'udpPort', kind: 'int', default: 40000, min: 0, max: 65535, description: 'UDP port for peers, the same number on IPv4 and IPv6 where possible (0 = any free port)' },
   { flag: 'udp-bind4', key: 'udpBind4', kind: 'ipv4', default: '0.0.0.0', description: 'IPv4 address the UDP socket binds to' },
   { flag: 'udp-bind6', key: 'udpBind6', kind: 'ipv6', default: '::', description: 'IPv6 address the UDP socket binds to (given explicitly, a failure to bind it is fatal)' },
-  { flag: 'no-ipv6', key: 'ipv6', kind: 'bool', default: false, description: 'IPv4 only: no IPv6 socket, IPv6 candidates are skipped' },
+  { flag: 'no-ipv6', key: 'ipv6', kind: 'bool', default: false, invert: true, description: 'IPv4 only: no IPv6 socket, IPv6 candidates are skipped' },
   { flag: 'jwt-secret', key: 'jwtSecret', kind: 'secret', default: null, description: 'HS256 secret for client tokens, as UTF-8 bytes (default: random for this run, and a token is printed)' },
   { flag: 'punch-ms', key: 'punchMs', kind: 'int', default: 200, min: 10, max: 60_000, unit: 'ms', description: 'heartbeat interval while waiting (punching)' },
   { flag: 'heartbeat-ms', key: 'heartbeatMs', kind: 'int', default: 1000, min: 10, max: 600_000, unit: 'ms', description: 'heartbeat interval while established' },
@@ -61,6 +88,30 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: 'max-payload', key: 'maxPayload', kind: 'int', default: 1200, min: 1, max: MAX_APP_PAYLOAD_BYTES, unit: 'bytes', description: 'largest client message (application bytes per datagram)' },
   { flag: 'log-level', key: 'logLevel', kind: 'level', default: 'info', description: `log level: ${LOG_LEVELS.join(', ')}` },
   { flag: 'shutdown-grace-ms', key: 'shutdownGraceMs', kind: 'int', default: 5000, min: 0, max: 600_000, unit: 'ms', description: 'how long SIGTERM/SIGINT wait for sessions to close' },
+  // auth
+  { flag: 'jwt-public-key', key: 'jwtPublicKey', kind: 'string', default: null, unit: 'file', description: 'verify tokens with this public key file instead: PEM or JWK; RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA)' },
+  { flag: 'jwks-url', key: 'jwksUrl', kind: 'url', default: null, unit: 'url', description: 'verify tokens with the keys of this JWKS URL instead (cached 10 min; RS256, ES256, EdDSA)' },
+  { flag: 'jwt-issuer', key: 'jwtIssuer', kind: 'string', default: null, description: 'require this `iss` claim' },
+  { flag: 'jwt-audience', key: 'jwtAudience', kind: 'string', default: null, description: 'require this `aud` claim' },
+  { flag: 'jwt-clock-tolerance-s', key: 'jwtClockToleranceS', kind: 'int', default: 5, min: 0, max: 3600, unit: 's', description: 'clock skew accepted on `exp` and `nbf`' },
+  { flag: 'session-outlives-token', key: 'sessionOutlivesToken', kind: 'bool', default: false, description: 'keep sessions open after their token expires (default: close them with code 4003)' },
+  // limits
+  { flag: 'max-sessions', key: 'maxSessions', kind: 'int', default: 20_000, min: 1, max: 1_000_000, description: 'concurrent sessions on this server' },
+  { flag: 'max-sessions-per-subject', key: 'maxSessionsPerSubject', kind: 'int', default: 0, min: 0, max: 1_000_000, description: 'concurrent sessions per token subject, across instances with --redis-url (0 = no limit; a token can set its own with apx_max_sessions)' },
+  { flag: 'upgrades-per-ip-per-s', key: 'upgradesPerIpPerS', kind: 'int', default: 20, min: 0, max: 1_000_000, unit: 'per s', description: 'WebSocket upgrade attempts per client IP per second (0 = no limit)' },
+  { flag: 'limit-loopback', key: 'limitLoopback', kind: 'bool', default: false, description: 'apply the per-IP limits to loopback clients too (by default they are exempt: local programs share that address)' },
+  { flag: 'auth-failures-per-ip', key: 'authFailuresPerIp', kind: 'int', default: 10, min: 0, max: 1_000_000, description: 'failed authentications per client IP within --auth-failure-window-s before a block (0 = no limit)' },
+  { flag: 'auth-failure-window-s', key: 'authFailureWindowS', kind: 'int', default: 60, min: 1, max: 86_400, unit: 's', description: 'window in which failed authentications are counted' },
+  { flag: 'auth-block-s', key: 'authBlockS', kind: 'int', default: 300, min: 1, max: 86_400, unit: 's', description: 'how long a client IP is refused after too many failed authentications' },
+  { flag: 'client-msgs-per-s', key: 'clientMsgsPerS', kind: 'int', default: 50_000, min: 0, max: 100_000_000, unit: 'per s', description: 'messages per second a client may send in one session (0 = no limit)' },
+  { flag: 'client-bytes-per-s', key: 'clientBytesPerS', kind: 'int', default: 64 * 1024 * 1024, min: 0, max: 100_000_000_000, unit: 'bytes/s', description: 'payload bytes per second a client may send in one session (0 = no limit)' },
+  { flag: 'udp-out-per-s', key: 'udpOutPerS', kind: 'int', default: 60_000, min: 0, max: 100_000_000, unit: 'per s', description: 'ceiling on datagrams one session sends per second, heartbeats included (0 = no limit)' },
+  { flag: 'udp-preauth-per-s', key: 'udpPreauthPerS', kind: 'int', default: 10_000, min: 0, max: 100_000_000, unit: 'per s', description: 'datagrams per second per peer source address that need authenticating (not from an established peer) (0 = no limit)' },
+  { flag: 'redis-url', key: 'redisUrl', kind: 'redis', default: null, unit: 'url', description: 'share the per-IP and per-subject limits with other instances through this Redis (redis://host:port/db)' },
+  // target policy
+  { flag: 'allow-targets', key: 'allowTargets', kind: 'targets', default: null, unit: 'CIDRs', description: 'comma-separated CIDRs (optionally :port or :lo-hi) sessions may send to; when given, nothing else' },
+  { flag: 'deny-targets', key: 'denyTargets', kind: 'targets', default: null, unit: 'CIDRs', description: 'comma-separated CIDRs (optionally :port or :lo-hi) sessions may never send to' },
+  { flag: 'allow-self-target', key: 'allowSelfTarget', kind: 'bool', default: false, description: "allow this server's own UDP endpoints as targets (two clients of one server meeting through it)" },
 ];
 
 export function envName(flag: string): string {
@@ -74,13 +125,33 @@ function parseValue(spec: OptionSpec, raw: string | boolean, source: string): Se
   const name = source;
   switch (spec.kind) {
     case 'bool': {
-      if (typeof raw === 'boolean') return spec.key === 'ipv6' ? !raw : raw;
+      if (typeof raw === 'boolean') return spec.invert ? !raw : raw;
       const text = raw.trim().toLowerCase();
       if (!['1', 'true', 'yes', '0', 'false', 'no', ''].includes(text)) {
         throw new ConfigError(spec.flag, `${name}: expected true or false, got "${raw}"`);
       }
       const on = ['1', 'true', 'yes'].includes(text);
-      return spec.key === 'ipv6' ? !on : on;
+      return spec.invert ? !on : on;
+    }
+    case 'url':
+    case 'redis': {
+      const schemes = spec.kind === 'url' ? ['http:', 'https:'] : ['redis:', 'rediss:'];
+      let url: URL | null = null;
+      try {
+        url = typeof raw === 'string' ? new URL(raw) : null;
+      } catch {
+        url = null;
+      }
+      if (!url || !schemes.includes(url.protocol)) {
+        throw new ConfigError(spec.flag, `${name}: expected a ${schemes.map((p) => `${p}//`).join(' or ')} URL, got "${raw}"`);
+      }
+      return raw as string;
+    }
+    case 'targets': {
+      if (typeof raw !== 'string') throw new ConfigError(spec.flag, `${name}: expected a comma-separated list of CIDRs`);
+      const rules = parseTargetRules(raw);
+      if ('error' in rules) throw new ConfigError(spec.flag, `${name}: ${rules.error}`);
+      return rules;
     }
     case 'int': {
       const text = String(raw).trim();
@@ -123,7 +194,7 @@ export function resolveConfig(flags: RawFlags, env: NodeJS.ProcessEnv = {}): Ser
       config[spec.key] = parseValue(spec, envValue, envName(spec.flag));
       given.add(spec.key);
     } else {
-      config[spec.key] = spec.kind === 'bool' ? spec.key !== 'ipv6' ? spec.default : !spec.default : spec.default;
+      config[spec.key] = spec.kind === 'bool' && spec.invert ? !spec.default : spec.kind === 'targets' && spec.key === 'denyTargets' ? [] : spec.default;
     }
   }
   const result = config as unknown as ServeConfig;
@@ -136,6 +207,13 @@ export function resolveConfig(flags: RawFlags, env: NodeJS.ProcessEnv = {}): Ser
   }
   if (result.peerTimeoutMs <= result.punchMs) {
     throw new ConfigError('peer-timeout-ms', `--peer-timeout-ms (${result.peerTimeoutMs}) must be greater than --punch-ms (${result.punchMs})`);
+  }
+  const sources = (['jwt-secret', 'jwt-public-key', 'jwks-url'] as const).filter((flag) => {
+    const key = SERVE_OPTIONS.find((o) => o.flag === flag)!.key;
+    return result[key] !== null;
+  });
+  if (sources.length > 1) {
+    throw new ConfigError(sources[1]!, `give only one way to verify tokens: ${sources.map((f) => `--${f}`).join(' and ')} were both given`);
   }
   return result;
 }

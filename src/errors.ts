@@ -12,7 +12,13 @@ export type RefusalCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'upgrade_required'
-  | 'unavailable';
+  | 'unavailable'
+  | 'auth_unavailable'
+  | 'target_denied'
+  | 'rate_limited'
+  | 'too_many_sessions'
+  | 'server_full'
+  | 'forbidden';
 
 export class Refusal extends Error {
   constructor(
@@ -31,12 +37,20 @@ export class Refusal extends Error {
 }
 
 /** Why a client message was rejected (the `code` of a `{"type":"error"}` frame); the session goes on. */
-export type ClientErrorCode = 'payload_too_large' | 'text_not_supported' | 'queue_full' | 'not_delivered';
+export type ClientErrorCode =
+  | 'payload_too_large'
+  | 'text_not_supported'
+  | 'queue_full'
+  | 'not_delivered'
+  | 'rate_limited'
+  | 'client_backpressure';
 
 export interface ErrorFrame {
   type: 'error';
   code: ClientErrorCode;
   message: string;
+  /** How many events this frame reports, when more than one. */
+  count?: number;
 }
 
 /** A bad flag, environment variable or config value; the message names it. */

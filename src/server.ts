@@ -6,30 +6,43 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createActor, waitFor, type Actor } from 'xstate';
 import { sessionMachine } from '../machines/session.machine.js';
 import { supervisorMachine } from '../machines/supervisor.machine.js';
-import { authenticate, extractToken, type Verifier } from './auth/token.js';
+import type { Grants } from './auth/claims.js';
+import type { Verifier } from './auth/verifier.js';
 import type { ServeConfig } from './config.js';
 import { Refusal } from './errors.js';
-import { parseProxyParams, type ProxyParams } from './http/proxy-params.js';
+import { admit, PROXY_PATH, type Admitted } from './http/admission.js';
 import { refuseUpgrade, sendRefusal } from './http/respond.js';
 import { createBridgeActor } from './io/bridge.actor.js';
+import { ownEndpointsOf } from './io/own-endpoints.js';
 import { createResolveTargetsActor } from './io/resolve-targets.js';
 import { SessionLink } from './io/session-link.js';
 import { Switchboard } from './io/switchboard.js';
 import { createUdpSocketActor } from './io/udp-socket.actor.js';
+import { PreauthGate } from './limits/preauth-gate.js';
+import { RequestLimits } from './limits/request-limits.js';
+import { MemorySessionCounter, RedisSessionCounter, type SessionCounter } from './limits/session-counter.js';
 import type { Logger } from './log.js';
-import type { Family } from './net/endpoint.js';
+import type { Endpoint, Family } from './net/endpoint.js';
+import { TargetPolicy } from './net/target-policy.js';
 
-export const PROXY_PATH = '/v0/ws/proxy';
+export { PROXY_PATH };
 /** WebSocket keepalive: a client that misses a ping for this long is dropped (ms). */
 export const WS_PING_INTERVAL_MS = 30_000;
 /** Messages above this close the WebSocket (1009); up to it, oversized ones get an error frame. */
 export const WS_MIN_FRAME_LIMIT_BYTES = 64 * 1024;
 /** How long close() waits for WebSocket close handshakes after the sessions ended (ms). */
 export const WS_CLOSE_WAIT_MS = 1000;
+/** Upgrade requests being checked (token, limits) at once, at most; more get 503. */
+export const MAX_PENDING_UPGRADES = 1024;
+/** A connection must send its request headers within this time (ms): half-open upgrades die. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/** Seconds a client is asked to wait when the server is full. */
+const FULL_RETRY_S = 10;
 
 export class StartError extends Error {
   readonly code = 'start_failed';
@@ -41,6 +54,9 @@ export interface ServerHandle {
   udp: Record<Family, number | null>;
   supervisor: Actor<typeof supervisorMachine>;
   switchboard: Switchboard<SessionLink>;
+  preauth: PreauthGate;
+  /** Live session links by session id. */
+  links: ReadonlyMap<string, SessionLink>;
   /** Graceful: stop accepting, close every session (CLOSED, 1001, CLOSE to the peer), close sockets. */
   close(): Promise<void>;
 }
@@ -48,15 +64,39 @@ export interface ServerHandle {
 export interface ServerDeps {
   log: Logger;
   verifier: Verifier;
+  /** Shares the per-IP and per-subject limits with other instances. */
+  redis?: Redis | null;
+  /** Targets the server's own UDP endpoints may be (the embedded-default demo). */
+  allowSelfTarget?: boolean;
 }
 
-export async function startServer(config: ServeConfig, { log, verifier }: ServerDeps): Promise<ServerHandle> {
+export async function startServer(config: ServeConfig, deps: ServerDeps): Promise<ServerHandle> {
+  const { log, verifier } = deps;
+  const redis = deps.redis ?? null;
   const switchboard = new Switchboard<SessionLink>(config.maxPayload);
+  const preauth = new PreauthGate(config.udpPreauthPerS);
+  const links = new Map<string, SessionLink>();
+  /** What each live session's token grants (its target rules narrow the policy). */
+  const grantsById = new Map<string, Grants>();
+  const policy = new TargetPolicy({
+    allow: config.allowTargets,
+    deny: config.denyTargets,
+    allowSelf: config.allowSelfTarget || deps.allowSelfTarget === true,
+    ownEndpoints: ownEndpointsOf(() => supervisor.getSnapshot().context.ports, { ipv4: config.udpBind4, ipv6: config.udpBind6 }),
+  });
+  const denyFor = (id: string) => {
+    const targets = grantsById.get(id)?.targets ?? null;
+    return (endpoint: Endpoint) => policy.deny(endpoint, targets);
+  };
+
   const machine = supervisorMachine.provide({
     actors: {
       udpSocket: createUdpSocketActor(switchboard, log),
       session: sessionMachine.provide({
-        actors: { bridge: createBridgeActor(switchboard), resolveTargets: createResolveTargetsActor() },
+        actors: {
+          bridge: createBridgeActor(switchboard),
+          resolveTargets: createResolveTargetsActor(undefined, (sessionId) => denyFor(sessionId)),
+        },
       }),
     },
   });
@@ -88,20 +128,57 @@ export async function startServer(config: ServeConfig, { log, verifier }: Server
     throw new StartError(bound.context.failure ?? 'the UDP sockets could not be bound');
   }
 
-  const links = new Set<SessionLink>();
+  const limits = new RequestLimits(config, redis);
+  const sessionCounter: SessionCounter = redis ? new RedisSessionCounter(redis, log) : new MemorySessionCounter();
+  let reserved = 0; // sessions open or being admitted
+  let pendingUpgrades = 0;
+
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: Math.max(config.maxPayload * 2, WS_MIN_FRAME_LIMIT_BYTES),
     perMessageDeflate: false,
   });
 
-  const openSession = (ws: WebSocket, params: ProxyParams, client: string) => {
-    const id = randomUUID();
-    const link = new SessionLink({ id, ws, psk: params.key, maxPayload: config.maxPayload, switchboard, log });
-    links.add(link);
-    ws.once('close', () => links.delete(link));
+  const reserve = (): (() => void) | Refusal => {
+    if (!supervisor.getSnapshot().matches('running')) return new Refusal(503, 'unavailable', 'the server is shutting down');
+    if (reserved >= config.maxSessions) {
+      return new Refusal(503, 'server_full', `this server holds its maximum of ${config.maxSessions} sessions`, {
+        'Retry-After': String(FULL_RETRY_S),
+      });
+    }
+    reserved++;
+    let released = false;
+    return () => {
+      if (!released) reserved--;
+      released = true;
+    };
+  };
+
+  const endSession = (admitted: Admitted) => {
+    links.delete(admitted.id);
+    grantsById.delete(admitted.id);
+    admitted.release();
+  };
+
+  const openSession = (ws: WebSocket, admitted: Admitted) => {
+    const { id, params, grants } = admitted;
+    grantsById.set(id, grants);
+    const link = new SessionLink({
+      id,
+      ws,
+      psk: params.key,
+      maxPayload: config.maxPayload,
+      switchboard,
+      log,
+      limits: config,
+      preauth,
+      deny: denyFor(id),
+      tokenExpiresAtMs: config.sessionOutlivesToken ? null : grants.expiresAtMs,
+    });
+    links.set(id, link);
+    ws.once('close', () => endSession(admitted));
     switchboard.admit(link);
-    log.info({ session: id, client, hosts: params.hosts, port: params.port }, 'session opened');
+    log.info({ session: id, client: admitted.client, sub: grants.subject, hosts: params.hosts, port: params.port }, 'session opened');
     supervisor.send({ type: 'session.open', id, hosts: params.hosts, port: params.port });
     if (switchboard.isPending(id)) {
       // The supervisor is no longer accepting (shutting down).
@@ -112,31 +189,36 @@ export async function startServer(config: ServeConfig, { log, verifier }: Server
 
   const handleUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
-    const refusal = await admit(req);
-    if (refusal instanceof Refusal) {
-      refuseUpgrade(socket, refusal);
+    if (pendingUpgrades >= MAX_PENDING_UPGRADES) {
+      refuseUpgrade(socket, new Refusal(503, 'unavailable', 'too many upgrades in progress', { 'Retry-After': '1' }));
       return;
     }
-    if (socket.destroyed) return;
-    const client = req.socket.remoteAddress ?? 'unknown';
-    wss.handleUpgrade(req, socket, head, (ws) => openSession(ws, refusal, client));
-  };
-
-  const admit = async (req: IncomingMessage): Promise<ProxyParams | Refusal> => {
-    let url: URL;
+    pendingUpgrades++;
+    let admitted: Admitted | Refusal;
     try {
-      url = new URL(req.url ?? '/', 'http://autoprox.invalid');
-    } catch {
-      return new Refusal(400, 'bad_parameter', 'the request URL cannot be parsed');
+      const client = req.socket.remoteAddress ?? 'unknown';
+      admitted = await admit(req, client, randomUUID(), {
+        verifier,
+        limits,
+        sessions: sessionCounter,
+        policy,
+        maxSessionsPerSubject: config.maxSessionsPerSubject,
+        limitLoopback: config.limitLoopback,
+        reserve,
+      });
+    } finally {
+      pendingUpgrades--;
     }
-    if (url.pathname !== PROXY_PATH) return new Refusal(404, 'not_found', `no such path: ${url.pathname}`);
-    if (req.method !== 'GET') return new Refusal(405, 'method_not_allowed', 'use GET to open a session', { Allow: 'GET' });
-    if (!supervisor.getSnapshot().matches('running')) return new Refusal(503, 'unavailable', 'the server is shutting down');
-    const token = extractToken(req, url.searchParams);
-    if (token instanceof Refusal) return token;
-    const claims = await authenticate(verifier, token);
-    if (claims instanceof Refusal) return claims;
-    return parseProxyParams(url.searchParams);
+    if (admitted instanceof Refusal) {
+      refuseUpgrade(socket, admitted);
+      return;
+    }
+    if (socket.destroyed) {
+      admitted.release();
+      return;
+    }
+    const ok = admitted;
+    wss.handleUpgrade(req, socket, head, (ws) => openSession(ws, ok));
   };
 
   const handleRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -148,7 +230,7 @@ export async function startServer(config: ServeConfig, { log, verifier }: Server
     sendRefusal(res, new Refusal(404, 'not_found', `no such path: ${path}`));
   };
 
-  const server: Server = createServer(handleRequest);
+  const server: Server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: HEADERS_TIMEOUT_MS }, handleRequest);
   server.on('upgrade', (req, socket, head) => {
     handleUpgrade(req, socket, head).catch((err: unknown) => {
       log.error({ err: (err as Error).message }, 'upgrade failed');
@@ -169,12 +251,13 @@ export async function startServer(config: ServeConfig, { log, verifier }: Server
     });
   } catch (err) {
     supervisor.stop();
+    sessionCounter.close();
     const e = err as NodeJS.ErrnoException;
     throw new StartError(`HTTP listen on ${config.host}:${config.port} failed: ${e.code ?? ''} ${e.message}`);
   }
 
   const pingTimer = setInterval(() => {
-    for (const link of links) link.ping();
+    for (const link of links.values()) link.ping();
   }, WS_PING_INTERVAL_MS);
   pingTimer.unref();
 
@@ -194,11 +277,12 @@ export async function startServer(config: ServeConfig, { log, verifier }: Server
       for (const ws of wss.clients) ws.terminate();
       server.closeAllConnections();
       await serverClosed;
+      sessionCounter.close();
     })();
     return closing;
   };
 
-  return { url: `http://${host}:${address.port}`, udp: { ...ports }, supervisor, switchboard, close };
+  return { url: `http://${host}:${address.port}`, udp: { ...ports }, supervisor, switchboard, preauth, links, close };
 }
 
 async function waitForClosed(wss: WebSocketServer, timeoutMs: number): Promise<void> {

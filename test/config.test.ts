@@ -29,6 +29,27 @@ const DEFAULTS: ServeConfig = {
   maxPayload: 1200,
   logLevel: 'info',
   shutdownGraceMs: 5000,
+  jwtPublicKey: null,
+  jwksUrl: null,
+  jwtIssuer: null,
+  jwtAudience: null,
+  jwtClockToleranceS: 5,
+  sessionOutlivesToken: false,
+  maxSessions: 20_000,
+  maxSessionsPerSubject: 0,
+  upgradesPerIpPerS: 20,
+  limitLoopback: false,
+  authFailuresPerIp: 10,
+  authFailureWindowS: 60,
+  authBlockS: 300,
+  clientMsgsPerS: 50_000,
+  clientBytesPerS: 64 * 1024 * 1024,
+  udpOutPerS: 60_000,
+  udpPreauthPerS: 10_000,
+  redisUrl: null,
+  allowTargets: null,
+  denyTargets: [],
+  allowSelfTarget: false,
 };
 
 describe('resolveConfig: defaults', () => {
@@ -78,6 +99,25 @@ describe('resolveConfig: every option from flag and from environment', () => {
     ['max-payload', '65465', { maxPayload: 65465 }],
     ['log-level', 'debug', { logLevel: 'debug' }],
     ['shutdown-grace-ms', '0', { shutdownGraceMs: 0 }],
+    ['jwt-public-key', '/etc/autoprox/key.pem', { jwtPublicKey: '/etc/autoprox/key.pem' }],
+    ['jwks-url', 'https://auth.example/.well-known/jwks.json', { jwksUrl: 'https://auth.example/.well-known/jwks.json' }],
+    ['jwt-issuer', 'https://auth.example/', { jwtIssuer: 'https://auth.example/' }],
+    ['jwt-audience', 'autoprox', { jwtAudience: 'autoprox' }],
+    ['jwt-clock-tolerance-s', '0', { jwtClockToleranceS: 0 }],
+    ['session-outlives-token', 'true', { sessionOutlivesToken: true }],
+    ['max-sessions', '5', { maxSessions: 5 }],
+    ['max-sessions-per-subject', '3', { maxSessionsPerSubject: 3 }],
+    ['limit-loopback', 'true', { limitLoopback: true }],
+    ['upgrades-per-ip-per-s', '0', { upgradesPerIpPerS: 0 }],
+    ['auth-failures-per-ip', '3', { authFailuresPerIp: 3 }],
+    ['auth-failure-window-s', '10', { authFailureWindowS: 10 }],
+    ['auth-block-s', '1', { authBlockS: 1 }],
+    ['client-msgs-per-s', '0', { clientMsgsPerS: 0 }],
+    ['client-bytes-per-s', '1000', { clientBytesPerS: 1000 }],
+    ['udp-out-per-s', '50', { udpOutPerS: 50 }],
+    ['udp-preauth-per-s', '0', { udpPreauthPerS: 0 }],
+    ['redis-url', 'redis://127.0.0.1:6379/0', { redisUrl: 'redis://127.0.0.1:6379/0' }],
+    ['allow-self-target', 'true', { allowSelfTarget: true }],
   ];
 
   it.each(cases)('--%s %s', (flag, value, expected) => {
@@ -88,9 +128,36 @@ describe('resolveConfig: every option from flag and from environment', () => {
     expect(resolveConfig({}, { [envName(flag)]: value })).toEqual({ ...DEFAULTS, ...expected });
   });
 
-  it('every option in SERVE_OPTIONS is covered above (except the boolean no-ipv6)', () => {
+  it('target lists parse into rules, in order', () => {
+    const config = resolveConfig({ 'allow-targets': '10.0.0.0/8, [2001:db8::/32]:40000-40100', 'deny-targets': '192.0.2.7/32:9' }, {});
+    expect(config.allowTargets!.map((r) => [r.text, r.family, r.ports])).toEqual([
+      ['10.0.0.0/8', 'ipv4', null],
+      ['[2001:db8::/32]:40000-40100', 'ipv6', [40000, 40100]],
+    ]);
+    expect(config.denyTargets.map((r) => [r.text, r.ports])).toEqual([['192.0.2.7/32:9', [9, 9]]]);
+  });
+
+  it.each([
+    ['allow-targets', '10.0.0.0/33', '--allow-targets: "10.0.0.0/33": the prefix must be 0-32'],
+    ['deny-targets', 'nowhere', '--deny-targets: "nowhere": "nowhere" is not an IP address'],
+    ['deny-targets', '10.0.0.1:70000', '--deny-targets: "10.0.0.1:70000": the port must be 1-65535 or a range like 40000-40100'],
+    ['jwks-url', 'ftp://x/keys', '--jwks-url: expected a http:// or https:// URL, got "ftp://x/keys"'],
+    ['redis-url', 'http://localhost', '--redis-url: expected a redis:// or rediss:// URL, got "http://localhost"'],
+  ])('refuses --%s %s', (flag, value, message) => {
+    const err = configError({ [flag]: value });
+    expect(err.option).toBe(flag);
+    expect(err.message).toBe(message);
+  });
+
+  it('refuses two ways of verifying tokens at once', () => {
+    const err = configError({ 'jwt-secret': 's', 'jwks-url': 'https://a/b' });
+    expect(err.option).toBe('jwks-url');
+    expect(err.message).toMatch(/only one way to verify tokens/);
+  });
+
+  it('every option in SERVE_OPTIONS is covered above (except no-ipv6 and the target lists)', () => {
     const covered = new Set(cases.map(([flag]) => flag));
-    expect(SERVE_OPTIONS.map((o) => o.flag).filter((f) => !covered.has(f))).toEqual(['no-ipv6']);
+    expect(SERVE_OPTIONS.map((o) => o.flag).filter((f) => !covered.has(f))).toEqual(['no-ipv6', 'allow-targets', 'deny-targets']);
   });
 
   it('whole numbers may carry surrounding spaces and leading zeros', () => {

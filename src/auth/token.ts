@@ -1,37 +1,20 @@
 /**
- * Bearer tokens: HS256 JWTs verified with jose. jose's errors are translated here into
- * refusals; nothing else in autoprox sees them.
+ * Bearer tokens: where a request carries one, how a refusal says what is wrong with it, and
+ * minting HS256 tokens. jose's errors are translated here; nothing else in autoprox sees them.
  */
-import { errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { errors, SignJWT, type JWTPayload } from 'jose';
 import type { IncomingMessage } from 'node:http';
 import { Refusal } from '../errors.js';
+import type { Verifier } from './verifier.js';
+
+export { DEFAULT_CLOCK_TOLERANCE_S as CLOCK_TOLERANCE_S, hs256Verifier, type Verifier } from './verifier.js';
 
 /** Longer tokens are refused before parsing. */
 export const MAX_TOKEN_BYTES = 8 * 1024;
-/** Clock skew accepted on `exp`/`nbf` (seconds). */
-export const CLOCK_TOLERANCE_S = 5;
 const BEARER = /^Bearer +([^ ]+) *$/i;
-
-export interface Verifier {
-  verify(token: string): Promise<JWTPayload>;
-}
 
 function unauthorized(code: 'missing_token' | 'invalid_token' | 'expired_token', message: string): Refusal {
   return new Refusal(401, code, message, { 'WWW-Authenticate': `Bearer error="invalid_token"` });
-}
-
-export function hs256Verifier(secret: string): Verifier {
-  const key = new TextEncoder().encode(secret);
-  return {
-    async verify(token) {
-      const { payload } = await jwtVerify(token, key, {
-        algorithms: ['HS256'],
-        requiredClaims: ['exp'],
-        clockTolerance: CLOCK_TOLERANCE_S,
-      });
-      return payload;
-    },
-  };
 }
 
 /** The token of a request: `Authorization: Bearer` header or `access_token` query parameter. */
@@ -57,18 +40,35 @@ export async function authenticate(verifier: Verifier, token: string): Promise<J
   try {
     return await verifier.verify(token);
   } catch (err) {
+    if (isKeySourceFailure(err)) {
+      return new Refusal(503, 'auth_unavailable', 'the token keys (JWKS) cannot be fetched right now; try again', { 'Retry-After': '5' });
+    }
     return unauthorized(...describeJoseError(err));
   }
 }
 
+/** The JWKS endpoint failed (down, slow, garbage): our problem, not the client's token. */
+function isKeySourceFailure(err: unknown): boolean {
+  return (
+    err instanceof errors.JWKSTimeout ||
+    err instanceof errors.JWKSInvalid ||
+    (err instanceof errors.JOSEError && err.code === 'ERR_JOSE_GENERIC' && /fetch|response/i.test(err.message)) ||
+    (err instanceof TypeError && /fetch/i.test(err.message))
+  );
+}
+
 function describeJoseError(err: unknown): ['invalid_token' | 'expired_token', string] {
   if (err instanceof errors.JWTExpired) return ['expired_token', 'the token has expired'];
+  if (err instanceof errors.JWKSNoMatchingKey) return ['invalid_token', 'no key of the JWKS matches the token (kid/alg)'];
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.claim === 'exp' && err.reason === 'missing') return ['invalid_token', 'the token has no exp claim'];
     if (err.claim === 'nbf') return ['invalid_token', 'the token is not valid yet (nbf)'];
+    if (err.claim === 'iss') return ['invalid_token', 'the token issuer (iss) is not the expected one'];
+    if (err.claim === 'aud') return ['invalid_token', 'the token audience (aud) is not the expected one'];
     return ['invalid_token', `the token's ${err.claim} claim is not acceptable`];
   }
-  if (err instanceof errors.JOSEAlgNotAllowed) return ['invalid_token', 'the token algorithm is not allowed (HS256 expected)'];
+  if (err instanceof errors.JOSEAlgNotAllowed) return ['invalid_token', 'the token algorithm is not allowed for this server'];
+  if (err instanceof errors.JOSENotSupported) return ['invalid_token', 'the token algorithm is not supported'];
   if (err instanceof errors.JWSSignatureVerificationFailed) return ['invalid_token', 'the token signature does not verify'];
   if (err instanceof errors.JOSEError) return ['invalid_token', 'the token is malformed'];
   return ['invalid_token', 'the token could not be verified'];

@@ -2,10 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { hs256Verifier, mintToken } from '../auth/token.js';
+import type { Redis } from 'ioredis';
+import { mintToken } from '../auth/token.js';
+import { hs256Verifier, loadVerifier } from '../auth/verifier.js';
+import { connectRedis } from '../limits/redis.js';
 import { resolveConfig, SERVE_OPTIONS, type ServeConfig } from '../config.js';
 import { createLogger } from '../log.js';
-import { PROXY_PATH, startServer, type ServerHandle } from '../server.js';
+import { PROXY_PATH, StartError, startServer, type ServerHandle } from '../server.js';
 import { generateKey } from './keygen.js';
 import { serveUsage, UsageError } from './usage.js';
 
@@ -42,20 +45,36 @@ export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Prom
   if (flags.help) return 'help';
   const config = resolveConfig(flags, env);
   const log = createLogger(config.logLevel);
-  const generated = config.jwtSecret === null;
-  const secret = config.jwtSecret ?? randomBytes(GENERATED_SECRET_BYTES).toString('base64url');
-  if (!generated && Buffer.byteLength(secret) < 32) {
+  const configured = await loadVerifier(config);
+  // The embedded default: a random secret for this run, and a token printed to try it with.
+  const secret = configured ? null : randomBytes(GENERATED_SECRET_BYTES).toString('base64url');
+  if (config.jwtSecret !== null && Buffer.byteLength(config.jwtSecret) < 32) {
     log.warn('the JWT secret is shorter than 32 bytes: HS256 secrets should have at least 256 bits');
   }
-  const handle = await startServer(config, { log, verifier: hs256Verifier(secret) });
+  let redis: Redis | null = null;
+  if (config.redisUrl !== null) {
+    try {
+      redis = await connectRedis(config.redisUrl, log);
+    } catch (err) {
+      throw new StartError((err as Error).message);
+    }
+  }
+  const handle = await startServer(config, {
+    log,
+    verifier: configured ?? hs256Verifier(secret!),
+    redis,
+    // Two clients of this one server may meet through its own UDP port in the demo.
+    allowSelfTarget: secret !== null,
+  });
   log.info({ url: handle.url, udp: handle.udp }, 'listening');
 
-  if (generated) {
+  if (secret !== null) {
     const token = await mintToken(secret, 'demo', DEMO_TOKEN_TTL_S);
     const peerHost = config.udpBind4 === '0.0.0.0' ? '127.0.0.1' : config.udpBind4;
     process.stderr.write(
       [
-        'autoprox: no --jwt-secret given, so this run uses a random secret: tokens from other runs will not work.',
+        'autoprox: no --jwt-secret given, so this run uses a random secret: tokens from other runs will not work,',
+        "autoprox: and two clients of this server may meet through this server's own UDP port (denied once a secret is configured, unless --allow-self-target).",
         `autoprox: a token for this run (sub "demo", valid ${DEMO_TOKEN_TTL_S / 3600} h):`,
         token,
         'autoprox: try it: run this in two terminals (same key: the two sessions find each other through this server), then type lines:',

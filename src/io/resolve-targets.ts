@@ -24,17 +24,26 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-export async function resolveTargets(input: ResolveInput, lookup: Lookup = systemLookup): Promise<ResolvedTargets> {
+/** Why a session may not send to an endpoint (target policy), or null. */
+export type DenyTarget = (endpoint: Endpoint) => string | null;
+
+export async function resolveTargets(
+  input: ResolveInput,
+  lookup: Lookup = systemLookup,
+  deny: DenyTarget = () => null,
+): Promise<ResolvedTargets> {
   const problems: string[] = [];
   // One list per host, so candidates keep the client's order whatever resolves first.
   const perHost = input.hosts.map(() => [] as Endpoint[]);
   await Promise.all(
     input.hosts.map(async (host, index) => {
       const consider = (family: Family, address: string) => {
-        const why = neverPeerReason(family, address);
-        if (why) problems.push(`${host}: ${address} is ${why}`);
+        const endpoint: Endpoint = { family, address, port: input.port };
+        const never = neverPeerReason(family, address);
+        const denied = never ? `${address} is ${never}` : deny(endpoint);
+        if (denied) problems.push(`${host}: ${denied}`);
         else if (!input.families.includes(family)) problems.push(`${host}: ${address} is ${family} and this server has no ${family} socket`);
-        else perHost[index]!.push({ family, address, port: input.port });
+        else perHost[index]!.push(endpoint);
       };
       const parsed = parseHost(host);
       if ('error' in parsed) {
@@ -69,6 +78,7 @@ export async function resolveTargets(input: ResolveInput, lookup: Lookup = syste
   return { candidates, problems };
 }
 
-export function createResolveTargetsActor(lookup: Lookup = systemLookup) {
-  return fromPromise<ResolvedTargets, ResolveInput>(({ input }) => resolveTargets(input, lookup));
+/** @param denyFor the target policy of a session, looked up by its id */
+export function createResolveTargetsActor(lookup: Lookup = systemLookup, denyFor: (sessionId: string) => DenyTarget = () => () => null) {
+  return fromPromise<ResolvedTargets, ResolveInput>(({ input }) => resolveTargets(input, lookup, denyFor(input.sessionId)));
 }

@@ -13,28 +13,28 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import type { BridgeCommand, Echo, SessionEvent, StatusFrame } from '../../machines/types.js';
-import type { ClientErrorCode, ErrorFrame } from '../errors.js';
 import { formatEndpoint, sameEndpoint, type Endpoint } from '../net/endpoint.js';
-import { deriveChannelId, derivePacketKey, open, seal } from '../protocol/crypto.js';
+import { deriveChannelId, derivePacketKey, seal } from '../protocol/crypto.js';
 import { decodeHeartbeat, encodeHeartbeat } from '../protocol/heartbeat.js';
 import { encodeHeader, MAX_COUNTER, PacketType, SALT_BYTES, type PacketHeader } from '../protocol/packet.js';
-import { ReplayWindow } from '../protocol/replay-window.js';
+import { bucketOrNull, type TokenBucket } from '../limits/token-bucket.js';
+import type { PreauthGate } from '../limits/preauth-gate.js';
+import { ClientReports } from './client-reports.js';
+import { openChecked, PeerKeyring, type PeerKeys } from './peer-keyring.js';
 import type { RoutedLink, Switchboard } from './switchboard.js';
 
 /** Client messages held while the path is not established, at most (count). */
 export const QUEUE_MAX_MESSAGES = 256;
 /** ... and at most (bytes of payload). */
 export const QUEUE_MAX_BYTES = 256 * 1024;
-/** Peer sessions whose keys and replay windows are kept per session. */
-export const MAX_PEER_KEYS = 8;
 /**
  * DATA from a peer session that has been heard (an authenticated heartbeat) but not adopted yet
  * is held, at most this many datagrams, until the session adopts that peer. The two sides
  * establish a moment apart: the first side to establish may send before the other has.
  */
 export const EARLY_DATA_MAX_DATAGRAMS = 32;
-/** Above this many bytes waiting in the WebSocket's send buffer, peer data is dropped (and counted). */
-export const WS_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** setTimeout's longest delay (ms); longer token lifetimes are waited out in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export type LinkDropCause =
   | 'auth_failed'
@@ -42,7 +42,10 @@ export type LinkDropCause =
   | 'malformed'
   | 'unknown_peer'
   | 'early_overflow'
+  | 'preauth_limited'
+  | 'policy'
   | 'client_backpressure'
+  | 'udp_ceiling'
   | 'no_socket';
 
 export interface LinkStats {
@@ -54,15 +57,17 @@ export interface LinkStats {
   drops: Record<LinkDropCause, number>;
 }
 
-interface PeerKeys {
-  key: KeyObject;
-  window: ReplayWindow;
-}
-
 interface Path {
   salt: string;
   endpoint: Endpoint;
   peer: PeerKeys;
+}
+
+/** Per-session limits (0 = off). */
+export interface LinkLimits {
+  clientMsgsPerS: number;
+  clientBytesPerS: number;
+  udpOutPerS: number;
 }
 
 export interface SessionLinkOptions {
@@ -72,6 +77,12 @@ export interface SessionLinkOptions {
   maxPayload: number;
   switchboard: Switchboard<SessionLink>;
   log: Logger;
+  limits: LinkLimits;
+  preauth: PreauthGate;
+  /** Why this session may not send to an endpoint (target policy + the token's targets), or null. */
+  deny: (endpoint: Endpoint) => string | null;
+  /** When the session's token expires (ms since the epoch), or null to let it outlive the token. */
+  tokenExpiresAtMs: number | null;
 }
 
 const toHex = (latin1: string) => Buffer.from(latin1, 'latin1').toString('hex');
@@ -86,42 +97,58 @@ export class SessionLink implements RoutedLink {
     bytesIn: 0,
     bytesOut: 0,
     messagesRejected: 0,
-    drops: { auth_failed: 0, replay: 0, malformed: 0, unknown_peer: 0, early_overflow: 0, client_backpressure: 0, no_socket: 0 },
+    drops: {
+      auth_failed: 0,
+      replay: 0,
+      malformed: 0,
+      unknown_peer: 0,
+      early_overflow: 0,
+      preauth_limited: 0,
+      policy: 0,
+      client_backpressure: 0,
+      udp_ceiling: 0,
+      no_socket: 0,
+    },
   };
   /** Set by the WebSocket ping sweep. */
   alive = true;
 
   readonly #ws: WebSocket;
-  readonly #psk: Buffer;
   readonly #channelId: Buffer;
   readonly #salt = randomBytes(SALT_BYTES);
   readonly #saltKey: string;
   readonly #txKey: KeyObject;
   #txCounter = 0;
-  readonly #peers = new Map<string, PeerKeys>();
+  readonly #peers: PeerKeyring;
   #path: Path | null = null;
   /** The last established path, kept after path.down so a closing session can still say CLOSE. */
   #lastPath: Path | null = null;
   #queue: Buffer[] = [];
-  #early: Array<{ header: PacketHeader; datagram: Buffer }> = [];
   #queuedBytes = 0;
-  readonly #maxPayload: number;
-  readonly #switchboard: Switchboard<SessionLink>;
-  readonly #log: Logger;
+  #early: Array<{ header: PacketHeader; datagram: Buffer }> = [];
+  readonly #options: SessionLinkOptions;
+  readonly #reports: ClientReports;
+  readonly #clientMsgs: TokenBucket | null;
+  readonly #clientBytes: TokenBucket | null;
+  readonly #udpOut: TokenBucket | null;
+  #tokenTimer: NodeJS.Timeout | null = null;
   #emit: (event: SessionEvent) => void = () => {};
   #wsClosed = false;
 
   constructor(options: SessionLinkOptions) {
+    this.#options = options;
     this.id = options.id;
     this.#ws = options.ws;
-    this.#psk = options.psk;
     this.#channelId = deriveChannelId(options.psk);
     this.channel = this.#channelId.toString('latin1');
     this.#saltKey = this.#salt.toString('latin1');
     this.#txKey = derivePacketKey(options.psk, this.#salt);
-    this.#maxPayload = options.maxPayload;
-    this.#switchboard = options.switchboard;
-    this.#log = options.log;
+    this.#peers = new PeerKeyring(options.psk);
+    this.#reports = new ClientReports(options.ws);
+    const now = performance.now();
+    this.#clientMsgs = bucketOrNull(options.limits.clientMsgsPerS, now);
+    this.#clientBytes = bucketOrNull(options.limits.clientBytesPerS, now, Math.max(options.limits.clientBytesPerS, options.maxPayload));
+    this.#udpOut = bucketOrNull(options.limits.udpOutPerS, now);
     this.#ws.on('message', this.#onMessage);
     this.#ws.on('close', this.#onClose);
     this.#ws.on('pong', this.#onPong);
@@ -132,15 +159,18 @@ export class SessionLink implements RoutedLink {
   attach(emit: (event: SessionEvent) => void): void {
     this.#emit = emit;
     if (this.#wsClosed) emit({ type: 'ws.closed', code: 1006 });
+    if (this.#options.tokenExpiresAtMs !== null) this.#watchToken(this.#options.tokenExpiresAtMs);
   }
 
   /** Stops routing, drops listeners and closes the WebSocket if the machine did not. */
   dispose(): void {
-    this.#switchboard.release(this);
-    this.#log.info({ session: this.id, stats: this.stats }, 'session ended');
+    this.#options.switchboard.release(this);
+    this.#options.log.info({ session: this.id, stats: this.stats }, 'session ended');
     this.#ws.off('message', this.#onMessage);
     this.#ws.off('pong', this.#onPong);
     this.#emit = () => {};
+    if (this.#tokenTimer) clearTimeout(this.#tokenTimer);
+    this.#reports.dispose();
     this.#queue = [];
     this.#queuedBytes = 0;
     this.stats.drops.unknown_peer += this.#early.length;
@@ -181,21 +211,47 @@ export class SessionLink implements RoutedLink {
   /** A datagram of this link's channel, from the switchboard. */
   receive(header: PacketHeader, datagram: Buffer, from: Endpoint, at: number): void {
     if (header.salt === this.#saltKey) return; // our own packet, looped back through this server's port
-    if (header.type === PacketType.DATA) return this.#receiveData(header, datagram);
-    const peer = header.type === PacketType.HEARTBEAT ? this.#keysFor(header.salt) : this.#peers.get(header.salt);
-    if (!peer) {
-      this.stats.drops.unknown_peer++;
+    const path = this.#path;
+    if (path && header.salt === path.salt && header.type !== PacketType.CLOSE) {
+      // The established peer: authenticated cheaply by its salt and tag, no pre-auth budget.
+      if (header.type === PacketType.DATA) this.#deliverData(path.peer, header, datagram);
+      else this.#receiveHeartbeat(path.peer, header, datagram, from, at);
       return;
     }
-    const plaintext = this.#openChecked(peer, header, datagram);
-    if (!plaintext) return;
-    if (header.type === PacketType.CLOSE) {
-      this.#emit({ type: 'peer.close', peerSalt: toHex(header.salt) });
+    if (!this.#options.preauth.admit(from.address, at)) {
+      this.stats.drops.preauth_limited++;
       return;
     }
+    switch (header.type) {
+      case PacketType.DATA:
+        return this.#holdEarlyData(header, datagram);
+      case PacketType.HEARTBEAT:
+        return this.#receiveHeartbeat(this.#peers.obtain(header.salt, path?.salt ?? null), header, datagram, from, at);
+      case PacketType.CLOSE:
+        return this.#receiveClose(header, datagram);
+    }
+  }
+
+  #count(result: Buffer | 'replay' | 'auth_failed'): result is Buffer {
+    if (typeof result === 'string') {
+      this.stats.drops[result]++;
+      return false;
+    }
+    this.stats.datagramsIn++;
+    return true;
+  }
+
+  #receiveHeartbeat(peer: PeerKeys, header: PacketHeader, datagram: Buffer, from: Endpoint, at: number): void {
+    const plaintext = openChecked(peer, header, datagram);
+    if (!this.#count(plaintext)) return;
     const heartbeat = decodeHeartbeat(plaintext);
     if (typeof heartbeat === 'string') {
       this.stats.drops.malformed++;
+      return;
+    }
+    if (this.#options.deny(from) !== null) {
+      // An authenticated peer at a place this session may not send to: never learn it.
+      this.stats.drops.policy++;
       return;
     }
     const echoesUs = heartbeat.echoSalt === this.#saltKey;
@@ -211,12 +267,16 @@ export class SessionLink implements RoutedLink {
     });
   }
 
-  #receiveData(header: PacketHeader, datagram: Buffer): void {
-    const path = this.#path;
-    if (path && header.salt === path.salt) {
-      this.#deliverData(path, header, datagram);
+  #receiveClose(header: PacketHeader, datagram: Buffer): void {
+    const peer = this.#peers.get(header.salt);
+    if (!peer) {
+      this.stats.drops.unknown_peer++;
       return;
     }
+    if (this.#count(openChecked(peer, header, datagram))) this.#emit({ type: 'peer.close', peerSalt: toHex(header.salt) });
+  }
+
+  #holdEarlyData(header: PacketHeader, datagram: Buffer): void {
     if (!this.#peers.has(header.salt)) {
       this.stats.drops.unknown_peer++;
       return;
@@ -228,94 +288,65 @@ export class SessionLink implements RoutedLink {
     this.#early.push({ header, datagram });
   }
 
-  #deliverData(path: Path, header: PacketHeader, datagram: Buffer): void {
-    const payload = this.#openChecked(path.peer, header, datagram);
-    if (!payload) return;
-    if (this.#ws.bufferedAmount > WS_MAX_BUFFERED_BYTES) {
+  #deliverData(peer: PeerKeys, header: PacketHeader, datagram: Buffer): void {
+    const payload = openChecked(peer, header, datagram);
+    if (!this.#count(payload)) return;
+    if (this.#reports.backedUp()) {
       this.stats.drops.client_backpressure++;
+      this.#reports.defer('client_backpressure');
       return;
     }
     this.stats.bytesIn += payload.length;
     this.#ws.send(payload);
   }
 
-  /** Replay check, authentication, then the window moves: in that order. */
-  #openChecked(peer: PeerKeys, header: PacketHeader, datagram: Buffer): Buffer | null {
-    if (!peer.window.check(header.counter)) {
-      this.stats.drops.replay++;
-      return null;
-    }
-    const plaintext = open(peer.key, datagram);
-    if (!plaintext) {
-      this.stats.drops.auth_failed++;
-      return null;
-    }
-    peer.window.accept(header.counter);
-    this.stats.datagramsIn++;
-    return plaintext;
-  }
-
-  /** Keys for a peer session, derived on first contact; the least recent (not the path's) is evicted. */
-  #keysFor(salt: string): PeerKeys {
-    const known = this.#peers.get(salt);
-    if (known) {
-      this.#peers.delete(salt);
-      this.#peers.set(salt, known);
-      return known;
-    }
-    const keys = { key: derivePacketKey(this.#psk, Buffer.from(salt, 'latin1')), window: new ReplayWindow() };
-    this.#peers.set(salt, keys);
-    if (this.#peers.size > MAX_PEER_KEYS) {
-      for (const old of this.#peers.keys()) {
-        if (old !== this.#path?.salt) {
-          this.#peers.delete(old);
-          break;
-        }
-      }
-    }
-    return keys;
-  }
-
   #openPath(salt: string, endpoint: Endpoint): void {
-    const peer = this.#peers.get(salt) ?? this.#keysFor(salt);
+    const peer = this.#peers.obtain(salt, salt);
     const moved = this.#path !== null && !sameEndpoint(this.#path.endpoint, endpoint);
     this.#path = { salt, endpoint, peer };
     this.#lastPath = this.#path;
+    if (moved) this.#options.log.info({ session: this.id, peer: formatEndpoint(endpoint) }, 'peer endpoint moved');
     const early = this.#early;
     this.#early = [];
     for (const held of early) {
-      if (held.header.salt === salt) this.#deliverData(this.#path, held.header, held.datagram);
+      if (held.header.salt === salt) this.#deliverData(peer, held.header, held.datagram);
       else this.stats.drops.unknown_peer++;
     }
-    if (moved) this.#log.info({ session: this.id, peer: formatEndpoint(endpoint) }, 'peer endpoint moved');
     const queued = this.#queue;
     this.#queue = [];
     this.#queuedBytes = 0;
     for (const payload of queued) this.#sendData(payload);
   }
 
-  #nextHeader(type: PacketType): Buffer | null {
-    if (this.#txCounter >= MAX_COUNTER) return null;
-    return encodeHeader(type, this.#channelId, this.#salt, this.#txCounter++);
-  }
-
-  #sendPacket(type: PacketType, to: Endpoint, plaintext: Buffer): void {
-    const header = this.#nextHeader(type);
-    if (!header) return;
-    if (!this.#switchboard.send(to, seal(this.#txKey, header, plaintext))) {
+  /** Seals and sends one packet; false when it was not sent (counted). */
+  #sendPacket(type: PacketType, to: Endpoint, plaintext: Buffer): boolean {
+    if (this.#udpOut && !this.#udpOut.take(1, performance.now())) {
+      this.stats.drops.udp_ceiling++;
+      return false;
+    }
+    if (this.#txCounter >= MAX_COUNTER) return false;
+    const header = encodeHeader(type, this.#channelId, this.#salt, this.#txCounter++);
+    if (!this.#options.switchboard.send(to, seal(this.#txKey, header, plaintext))) {
       this.stats.drops.no_socket++;
-      return;
+      return false;
     }
     this.stats.datagramsOut++;
+    return true;
   }
 
   #sendData(payload: Buffer): void {
-    const path = this.#path!;
+    if (!this.#sendPacket(PacketType.DATA, this.#path!.endpoint, payload)) {
+      this.#reject('rate_limited', `message not sent: over this session's ceiling of ${this.#options.limits.udpOutPerS} datagrams/s`);
+      return;
+    }
     this.stats.bytesOut += payload.length;
-    this.#sendPacket(PacketType.DATA, path.endpoint, payload);
   }
 
   #sendHeartbeat(to: Endpoint, echo: Echo | null): void {
+    if (this.#options.deny(to) !== null) {
+      this.stats.drops.policy++;
+      return;
+    }
     const now = performance.now();
     const body = encodeHeartbeat({
       sentAt: now,
@@ -328,29 +359,26 @@ export class SessionLink implements RoutedLink {
 
   #sendStatus(frame: StatusFrame): void {
     if (frame.status === 'CLOSED') this.#reportUndelivered();
-    this.#log.info(
+    this.#options.log.info(
       { session: this.id, status: frame.status, family: frame.family, peer: frame.peer, reason: frame.reason },
       'status',
     );
-    this.#sendJson(frame);
+    this.#reports.send(frame);
   }
 
-  #sendError(code: ClientErrorCode, message: string): void {
+  #reject(code: 'payload_too_large' | 'text_not_supported' | 'queue_full' | 'rate_limited', message: string): void {
     this.stats.messagesRejected++;
-    const frame: ErrorFrame = { type: 'error', code, message };
-    this.#sendJson(frame);
-  }
-
-  #sendJson(value: object): void {
-    if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(JSON.stringify(value));
+    this.#reports.error(code, message);
   }
 
   #reportUndelivered(): void {
     if (this.#queue.length === 0) return;
-    this.#sendError(
-      'not_delivered',
-      `${this.#queue.length} queued message(s) were not sent: the session closed before the path was established`,
-    );
+    this.#reports.send({
+      type: 'error',
+      code: 'not_delivered',
+      message: `${this.#queue.length} queued message(s) were not sent: the session closed before the path was established`,
+      count: this.#queue.length,
+    });
     this.#queue = [];
     this.#queuedBytes = 0;
   }
@@ -364,14 +392,35 @@ export class SessionLink implements RoutedLink {
     }
   }
 
+  /** Tells the machine when the token expires; long lifetimes are waited out in steps. */
+  #watchToken(expiresAtMs: number): void {
+    const remaining = expiresAtMs - Date.now();
+    if (remaining <= 0) {
+      this.#emit({ type: 'token.expired' });
+      return;
+    }
+    this.#tokenTimer = setTimeout(() => this.#watchToken(expiresAtMs), Math.min(remaining, MAX_TIMER_MS));
+    this.#tokenTimer.unref();
+  }
+
   readonly #onMessage = (data: RawData, isBinary: boolean): void => {
     if (!isBinary) {
-      this.#sendError('text_not_supported', 'text frames are not relayed: send binary messages');
+      this.#reject('text_not_supported', 'text frames are not relayed: send binary messages');
       return;
     }
     const payload = data as Buffer;
-    if (payload.length > this.#maxPayload) {
-      this.#sendError('payload_too_large', `message of ${payload.length} bytes is over the ${this.#maxPayload}-byte limit`);
+    const { maxPayload, limits } = this.#options;
+    if (payload.length > maxPayload) {
+      this.#reject('payload_too_large', `message of ${payload.length} bytes is over the ${maxPayload}-byte limit`);
+      return;
+    }
+    const now = performance.now();
+    if (this.#clientMsgs && !this.#clientMsgs.take(1, now)) {
+      this.#reject('rate_limited', `message not sent: over this session's limit of ${limits.clientMsgsPerS} messages/s`);
+      return;
+    }
+    if (this.#clientBytes && !this.#clientBytes.take(payload.length, now)) {
+      this.#reject('rate_limited', `message not sent: over this session's limit of ${limits.clientBytesPerS} bytes/s`);
       return;
     }
     if (this.#path) {
@@ -379,7 +428,7 @@ export class SessionLink implements RoutedLink {
       return;
     }
     if (this.#queue.length >= QUEUE_MAX_MESSAGES || this.#queuedBytes + payload.length > QUEUE_MAX_BYTES) {
-      this.#sendError(
+      this.#reject(
         'queue_full',
         `not established yet and ${this.#queue.length} messages (${this.#queuedBytes} bytes) already wait: message not queued`,
       );
@@ -399,6 +448,6 @@ export class SessionLink implements RoutedLink {
   };
 
   readonly #onError = (err: Error): void => {
-    this.#log.warn({ session: this.id, err: err.message }, 'websocket error');
+    this.#options.log.warn({ session: this.id, err: err.message }, 'websocket error');
   };
 }

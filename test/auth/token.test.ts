@@ -155,17 +155,17 @@ describe('authenticate: refusals', () => {
 
   it("an alg none token (hand-made, empty signature) is 'invalid_token'", async () => {
     const token = `${b64url({ alg: 'none' })}.${b64url({ sub: 'mallory', exp: nowS() + 3600 })}.`;
-    await expectRefusal(token, 'invalid_token', 'the token algorithm is not allowed (HS256 expected)');
+    await expectRefusal(token, 'invalid_token', 'the token algorithm is not allowed for this server');
   });
 
   it("an alg none token with typ JWT is 'invalid_token' too", async () => {
     const token = `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ sub: 'mallory', exp: nowS() + 3600 })}.`;
-    await expectRefusal(token, 'invalid_token', 'the token algorithm is not allowed (HS256 expected)');
+    await expectRefusal(token, 'invalid_token', 'the token algorithm is not allowed for this server');
   });
 
   it("an HS512 token with the right secret is 'invalid_token' (algorithm pinned to HS256)", async () => {
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS512' }).setSubject('a').setExpirationTime('1h').sign(KEY);
-    await expectRefusal(token, 'invalid_token', 'the token algorithm is not allowed (HS256 expected)');
+    await expectRefusal(token, 'invalid_token', 'the token algorithm is not allowed for this server');
   });
 
   it("a token without exp is 'invalid_token'", async () => {
@@ -216,7 +216,7 @@ describe('authenticate: refusals', () => {
   });
 
   it('a verifier that throws a non-jose error gives a generic invalid_token', async () => {
-    const broken = { verify: async (): Promise<JWTPayload> => Promise.reject(new Error('boom')) };
+    const broken = { kind: 'hs256' as const, verify: async (): Promise<JWTPayload> => Promise.reject(new Error('boom')) };
     const result = await authenticate(broken, 'anything');
     expect(result).toMatchObject({ status: 401, code: 'invalid_token', message: 'the token could not be verified' });
   });

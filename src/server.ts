@@ -173,7 +173,8 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
       limits: config,
       preauth,
       deny: denyFor(id),
-      tokenExpiresAtMs: config.sessionOutlivesToken ? null : grants.expiresAtMs,
+      // A token accepted within the clock tolerance keeps its session for that tolerance too.
+      tokenExpiresAtMs: config.sessionOutlivesToken ? null : grants.expiresAtMs + config.jwtClockToleranceS * 1000,
     });
     links.set(id, link);
     ws.once('close', () => endSession(admitted));

@@ -27,19 +27,25 @@ export class PeerKeyring {
     return this.#peers.get(salt);
   }
 
+  get size(): number {
+    return this.#peers.size;
+  }
+
   has(salt: string): boolean {
     return this.#peers.has(salt);
   }
 
-  /** Keys for a peer session, derived on first contact; the least recent other than `keep` is evicted. */
-  obtain(salt: string, keep: string | null): PeerKeys {
-    const known = this.#peers.get(salt);
-    if (known) {
-      this.#peers.delete(salt);
-      this.#peers.set(salt, known);
-      return known;
-    }
-    const keys = { key: derivePacketKey(this.psk, Buffer.from(salt, 'latin1')), window: new ReplayWindow() };
+  /**
+   * Keys for a peer session: the known ones, or freshly derived ones that are not kept until
+   * `remember` says a packet authenticated under them (forgeries never take a place).
+   */
+  lookup(salt: string): PeerKeys {
+    return this.#peers.get(salt) ?? { key: derivePacketKey(this.psk, Buffer.from(salt, 'latin1')), window: new ReplayWindow() };
+  }
+
+  /** Keeps (or refreshes) a peer session's keys; the least recent other than `keep` is evicted. */
+  remember(salt: string, keys: PeerKeys, keep: string | null): void {
+    this.#peers.delete(salt);
     this.#peers.set(salt, keys);
     if (this.#peers.size > MAX_PEER_KEYS) {
       for (const old of this.#peers.keys()) {
@@ -49,7 +55,6 @@ export class PeerKeyring {
         }
       }
     }
-    return keys;
   }
 }
 

@@ -46,11 +46,16 @@ export type LinkDropCause =
   | 'policy'
   | 'client_backpressure'
   | 'udp_ceiling'
+  | 'own_packet'
   | 'no_socket';
 
 export interface LinkStats {
+  /** Authenticated datagrams received, and datagrams sent (heartbeats included). */
   datagramsIn: number;
   datagramsOut: number;
+  /** Peer DATA authenticated (delivered or dropped for backpressure), and client messages sent as DATA. */
+  messagesIn: number;
+  messagesOut: number;
   bytesIn: number;
   bytesOut: number;
   messagesRejected: number;
@@ -94,6 +99,8 @@ export class SessionLink implements RoutedLink {
   readonly stats: LinkStats = {
     datagramsIn: 0,
     datagramsOut: 0,
+    messagesIn: 0,
+    messagesOut: 0,
     bytesIn: 0,
     bytesOut: 0,
     messagesRejected: 0,
@@ -107,6 +114,7 @@ export class SessionLink implements RoutedLink {
       policy: 0,
       client_backpressure: 0,
       udp_ceiling: 0,
+      own_packet: 0,
       no_socket: 0,
     },
   };
@@ -180,6 +188,17 @@ export class SessionLink implements RoutedLink {
     }
   }
 
+  /** What this session holds in memory, by structure (bounded each). */
+  footprint(): { peerKeys: number; early: number; queued: number; queuedBytes: number; wsBuffered: number } {
+    return {
+      peerKeys: this.#peers.size,
+      early: this.#early.length,
+      queued: this.#queue.length,
+      queuedBytes: this.#queuedBytes,
+      wsBuffered: this.#ws.bufferedAmount,
+    };
+  }
+
   /** WebSocket keepalive, called every ping interval: a client that missed the last ping is dropped. */
   ping(): void {
     if (!this.alive) {
@@ -210,7 +229,11 @@ export class SessionLink implements RoutedLink {
 
   /** A datagram of this link's channel, from the switchboard. */
   receive(header: PacketHeader, datagram: Buffer, from: Endpoint, at: number): void {
-    if (header.salt === this.#saltKey) return; // our own packet, looped back through this server's port
+    if (header.salt === this.#saltKey) {
+      // Our own packet, come back (through this server's own port, or reflected by someone).
+      this.stats.drops.own_packet++;
+      return;
+    }
     const path = this.#path;
     if (path && header.salt === path.salt && header.type !== PacketType.CLOSE) {
       // The established peer: authenticated cheaply by its salt and tag, no pre-auth budget.
@@ -226,7 +249,7 @@ export class SessionLink implements RoutedLink {
       case PacketType.DATA:
         return this.#holdEarlyData(header, datagram);
       case PacketType.HEARTBEAT:
-        return this.#receiveHeartbeat(this.#peers.obtain(header.salt, path?.salt ?? null), header, datagram, from, at);
+        return this.#receiveHeartbeat(this.#peers.lookup(header.salt), header, datagram, from, at);
       case PacketType.CLOSE:
         return this.#receiveClose(header, datagram);
     }
@@ -244,6 +267,7 @@ export class SessionLink implements RoutedLink {
   #receiveHeartbeat(peer: PeerKeys, header: PacketHeader, datagram: Buffer, from: Endpoint, at: number): void {
     const plaintext = openChecked(peer, header, datagram);
     if (!this.#count(plaintext)) return;
+    this.#peers.remember(header.salt, peer, this.#path?.salt ?? null);
     const heartbeat = decodeHeartbeat(plaintext);
     if (typeof heartbeat === 'string') {
       this.stats.drops.malformed++;
@@ -291,6 +315,7 @@ export class SessionLink implements RoutedLink {
   #deliverData(peer: PeerKeys, header: PacketHeader, datagram: Buffer): void {
     const payload = openChecked(peer, header, datagram);
     if (!this.#count(payload)) return;
+    this.stats.messagesIn++;
     if (this.#reports.backedUp()) {
       this.stats.drops.client_backpressure++;
       this.#reports.defer('client_backpressure');
@@ -301,7 +326,9 @@ export class SessionLink implements RoutedLink {
   }
 
   #openPath(salt: string, endpoint: Endpoint): void {
-    const peer = this.#peers.obtain(salt, salt);
+    // The machine adopts only peers whose heartbeat authenticated here: their keys are known.
+    const peer = this.#peers.lookup(salt);
+    this.#peers.remember(salt, peer, salt);
     const moved = this.#path !== null && !sameEndpoint(this.#path.endpoint, endpoint);
     this.#path = { salt, endpoint, peer };
     this.#lastPath = this.#path;
@@ -339,6 +366,7 @@ export class SessionLink implements RoutedLink {
       this.#reject('rate_limited', `message not sent: over this session's ceiling of ${this.#options.limits.udpOutPerS} datagrams/s`);
       return;
     }
+    this.stats.messagesOut++;
     this.stats.bytesOut += payload.length;
   }
 

@@ -29,3 +29,12 @@ export class Waiter {
     });
   }
 }
+
+/** Polls `predicate` every 10 ms until it holds; rejects after `timeoutMs`. For conditions no event announces. */
+export async function eventually(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
+import { bearer, proxyQuery, refusal } from '../helpers/upgrade.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/token.js';
 import { startInProcess } from '../helpers/in-process.js';
@@ -23,36 +24,10 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-interface Refused {
-  status: number;
-  body: { error: { code: string; message: string } };
-  headers: Record<string, string | string[] | undefined>;
-}
-
-/** Attempts an upgrade; resolves with the refusal, rejects if the upgrade succeeds. */
-function attempt(path: string, headers: Record<string, string> = {}): Promise<Refused> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${server.wsUrl.replace('/v0/ws/proxy', '')}${path}`, { headers });
-    ws.on('open', () => {
-      ws.close();
-      reject(new Error('upgrade was accepted'));
-    });
-    ws.on('error', () => {});
-    ws.on('unexpected-response', (_req, res) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text), headers: res.headers }));
-    });
-  });
-}
-
-const q = (params: Record<string, string | string[]>) => {
-  const search = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) for (const one of [v].flat()) search.append(k, one);
-  return `/v0/ws/proxy?${search}`;
-};
+const base = () => server.wsUrl.replace('/v0/ws/proxy', '');
+const attempt = (path: string, headers: Record<string, string> = {}) => refusal(`${base()}${path}`, headers);
+const q = proxyQuery;
 const good = { host: '127.0.0.1', port: '40000', key: KEY };
-const bearer = (t: string) => ({ Authorization: `Bearer ${t}` });
 
 describe('refusals before the upgrade', () => {
   it('404 for an unknown path', async () => {

@@ -116,7 +116,10 @@ function punching(family: Family) {
     entry: [{ type: 'reportWaiting', params: { family } } as const, punch],
     initial: 'tick' as const,
     states: {
-      tick: { after: { punchInterval: { target: 'tick', reenter: true, actions: punch } } },
+      tick: {
+      description: 'One punch interval; each one sends a heartbeat.',
+      after: { punchInterval: { target: 'tick', reenter: true, actions: punch } },
+    },
     },
     on: {
       'peer.heartbeat': [
@@ -322,6 +325,7 @@ export const sessionMachine = setup({
       },
       states: {
         select_family: {
+          description: 'IPv6 first when there is an IPv6 candidate, else IPv4.',
           always: [{ guard: 'hasIpv6Candidates', target: 'ipv6' }, { target: 'ipv4' }],
         },
         ipv6: {
@@ -344,23 +348,32 @@ export const sessionMachine = setup({
       entry: ['reportEstablished', 'beat', 'openPath'],
       exit: 'closePath',
       on: {
-        'peer.close': {
-          guard: { type: 'isCurrentPeer', params: ({ event }) => event.peerSalt },
-          target: 'udp_waiting',
-          actions: [
-            { type: 'retire', params: ({ event }) => event.peerSalt },
-            { type: 'losePeer', params: 'peer_closed' },
-          ],
-        },
+        'peer.close': [
+          {
+            guard: { type: 'isCurrentPeer', params: ({ event }) => event.peerSalt },
+            target: 'udp_waiting',
+            actions: [
+              { type: 'retire', params: ({ event }) => event.peerSalt },
+              { type: 'losePeer', params: 'peer_closed' },
+            ],
+          },
+          // Another peer session said goodbye: never adopt it later either.
+          { actions: { type: 'retire', params: ({ event }) => event.peerSalt } },
+        ],
       },
       states: {
         heartbeat: {
+          description: 'Keeps the NAT mapping open and lets the peer measure RTT.',
           initial: 'tick',
           states: {
-            tick: { after: { heartbeatInterval: { target: 'tick', reenter: true, actions: 'beat' } } },
+            tick: {
+              description: 'One heartbeat interval; each one sends a heartbeat to the peer.',
+              after: { heartbeatInterval: { target: 'tick', reenter: true, actions: 'beat' } },
+            },
           },
         },
         watchdog: {
+          description: 'Notices when the peer falls silent.',
           initial: 'alive',
           states: {
             alive: {

@@ -136,6 +136,7 @@ export const supervisorMachine = setup({
   initial: 'binding_ipv4',
   states: {
     binding_ipv4: {
+      description: 'Binding the IPv4 socket (its failure is fatal).',
       entry: 'bindIpv4',
       on: {
         'udp.bound': [

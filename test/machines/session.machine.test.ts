@@ -140,6 +140,18 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
   });
 
+  it('a CLOSE from another peer session while established is remembered: that session is never adopted later', async () => {
+    const s = startSession();
+    await settle();
+    s.heartbeat(V4);
+    s.actor.send({ type: 'peer.close', peerSalt: 'bbbbbbbbbbbbbbbb' });
+    expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
+    s.advance(5000); // the current peer falls silent
+    expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
+    s.heartbeat(V4, { salt: 'bbbbbbbbbbbbbbbb' });
+    expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
+  });
+
   it('closes with punch_timeout (code 4000) when no proof comes within the punch timeout', async () => {
     const s = startSession({ timing: { punchTimeoutMs: 10_000 } });
     await settle();

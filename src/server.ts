@@ -41,6 +41,8 @@ export const WS_CLOSE_WAIT_MS = 1000;
 export const MAX_PENDING_UPGRADES = 1024;
 /** A connection must send its request headers within this time (ms): half-open upgrades die. */
 export const HEADERS_TIMEOUT_MS = 10_000;
+/** How often connections are checked against that timeout (ms). */
+export const CONNECTIONS_CHECK_MS = 1000;
 /** Seconds a client is asked to wait when the server is full. */
 const FULL_RETRY_S = 10;
 
@@ -68,6 +70,8 @@ export interface ServerDeps {
   redis?: Redis | null;
   /** Targets the server's own UDP endpoints may be (the embedded-default demo). */
   allowSelfTarget?: boolean;
+  /** For tests: a shorter HEADERS_TIMEOUT_MS. */
+  headersTimeoutMs?: number;
 }
 
 export async function startServer(config: ServeConfig, deps: ServerDeps): Promise<ServerHandle> {
@@ -231,15 +235,25 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     sendRefusal(res, new Refusal(404, 'not_found', `no such path: ${path}`));
   };
 
-  const server: Server = createServer({ headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: HEADERS_TIMEOUT_MS }, handleRequest);
+  const headersTimeout = deps.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
+  const server: Server = createServer(
+    {
+      headersTimeout,
+      requestTimeout: headersTimeout,
+      connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_MS, headersTimeout),
+    },
+    handleRequest,
+  );
   server.on('upgrade', (req, socket, head) => {
     handleUpgrade(req, socket, head).catch((err: unknown) => {
       log.error({ err: (err as Error).message }, 'upgrade failed');
       refuseUpgrade(socket, new Refusal(503, 'unavailable', 'internal error'));
     });
   });
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
+    else socket.destroy();
   });
 
   try {

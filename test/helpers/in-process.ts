@@ -10,11 +10,16 @@ export type InProcessServer = ServerHandle & { wsUrl: string };
 
 export async function startInProcess(
   flags: Record<string, string | boolean> = {},
-  deps: { verifier?: Verifier; redis?: Redis } = {},
+  deps: { verifier?: Verifier; redis?: Redis; headersTimeoutMs?: number } = {},
 ): Promise<InProcessServer> {
   const auth = flags['jwt-public-key'] || flags['jwks-url'] ? {} : { 'jwt-secret': TEST_SECRET };
   const config = resolveConfig({ port: '0', 'udp-port': '0', 'log-level': 'silent', ...auth, ...flags });
   const verifier = deps.verifier ?? (await loadVerifier(config)) ?? hs256Verifier(TEST_SECRET);
-  const handle = await startServer(config, { log: createLogger('silent'), verifier, redis: deps.redis ?? null });
+  const handle = await startServer(config, {
+    log: createLogger('silent'),
+    verifier,
+    redis: deps.redis ?? null,
+    ...(deps.headersTimeoutMs !== undefined ? { headersTimeoutMs: deps.headersTimeoutMs } : {}),
+  });
   return { ...handle, wsUrl: `${handle.url.replace(/^http/, 'ws')}/v0/ws/proxy` };
 }

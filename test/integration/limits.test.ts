@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/token.js';
 import type { Endpoint } from '../../src/net/endpoint.js';
@@ -170,6 +171,28 @@ describe('per peer source address, before authentication', () => {
     const link = s.links.get(c.statuses[0]!.session)!;
     expect(s.preauth.refused).toBeGreaterThan(0);
     expect(link.stats.drops.preauth_limited).toBeGreaterThan(0);
+  });
+});
+
+describe('half-open connections', () => {
+  it('connections that never finish their upgrade request are closed after the headers timeout; sessions go on', async () => {
+    const s = await server({}, { headersTimeoutMs: 500 });
+    const { port } = new URL(s.url);
+    const answers: string[] = [];
+    const sockets = Array.from({ length: 200 }, () => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write(`GET ${proxyQuery(target)} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n`); // never ends
+      });
+      socket.on('error', () => {});
+      socket.on('data', (d) => answers.push(d.toString().split('\r\n')[0]!));
+      return socket;
+    });
+    const closed = sockets.map((socket) => new Promise((resolve) => socket.once('close', resolve)));
+    const c = client(s);
+    await c.waitForStatus('UDP_WAITING'); // served meanwhile
+    await Promise.race([Promise.all(closed), sleep(5000).then(() => Promise.reject(new Error('half-open connections stayed open')))]);
+    expect(sockets.every((socket) => socket.destroyed)).toBe(true);
+    expect(new Set(answers)).toEqual(new Set(['HTTP/1.1 408 Request Timeout']));
   });
 });
 

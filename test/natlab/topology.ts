@@ -57,17 +57,23 @@ export interface Site {
 }
 
 const SITE_INDEX: Record<SiteName, SiteIndex> = { a: 1, b: 2 };
-const COMMON_SYSCTLS = ['net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'];
-const ROUTER_SYSCTLS = [
-  'net.ipv4.ip_forward=1',
-  'net.ipv6.conf.all.forwarding=1',
-  'net.ipv6.conf.default.forwarding=1',
+/** A sysctl of the namespace: its /proc/sys path (below /proc/sys/net) and value. */
+type Sysctl = readonly [path: string, value: 0 | 1, presence: 'required' | 'if-present'];
+
+const COMMON_SYSCTLS: Sysctl[] = [
+  ['ipv6/conf/all/accept_dad', 0, 'required'],
+  ['ipv6/conf/default/accept_dad', 0, 'required'],
 ];
-/** Present only when br_netfilter is loaded (sysctl -e ignores them otherwise). */
-const NO_BRIDGE_FILTER_SYSCTLS = [
-  'net.bridge.bridge-nf-call-iptables=0',
-  'net.bridge.bridge-nf-call-ip6tables=0',
-  'net.bridge.bridge-nf-call-arptables=0',
+const ROUTER_SYSCTLS: Sysctl[] = [
+  ['ipv4/ip_forward', 1, 'required'],
+  ['ipv6/conf/all/forwarding', 1, 'required'],
+  ['ipv6/conf/default/forwarding', 1, 'required'],
+];
+/** These exist only when br_netfilter is loaded; then they must be off. */
+const NO_BRIDGE_FILTER_SYSCTLS: Sysctl[] = [
+  ['bridge/bridge-nf-call-iptables', 0, 'if-present'],
+  ['bridge/bridge-nf-call-ip6tables', 0, 'if-present'],
+  ['bridge/bridge-nf-call-arptables', 0, 'if-present'],
 ];
 
 let labCount = 0;
@@ -77,8 +83,15 @@ function ipBatch(ns: string, commands: string[]): Promise<string> {
   return run(['ip', '-n', ns, '-batch', '-'], `${commands.join('\n')}\n`);
 }
 
-function sysctl(ns: string, settings: string[]): Promise<string> {
-  return runIn(ns, ['sysctl', '-q', '-e', '-w', ...settings]);
+/** Writes /proc/sys/net files inside `ns` with `sh` (procps' sysctl is not in minimal images). */
+function sysctl(ns: string, settings: Sysctl[]): Promise<string> {
+  const script = settings
+    .map(([path, value, presence]) => {
+      const file = `/proc/sys/net/${path}`;
+      return presence === 'required' ? `echo ${value} > ${file}` : `if [ -e ${file} ]; then echo ${value} > ${file}; fi`;
+    })
+    .join(' && ');
+  return runIn(ns, ['sh', '-ec', script]);
 }
 
 export class Lab {

@@ -47,8 +47,9 @@ class NsProcess {
     });
     const pid = this.proc.pid;
     if (pid !== undefined) trackPid(pid);
+    // 'close', not 'exit': it comes after the last line of output, so no frame is missed.
     this.exited = new Promise((resolve) =>
-      this.proc.once('exit', (code, signal) => {
+      this.proc.once('close', (code, signal) => {
         if (pid !== undefined) untrackPid(pid);
         this.exit = { code, signal };
         this.waiter.notify();

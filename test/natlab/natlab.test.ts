@@ -202,7 +202,7 @@ describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipRe
       a.waitForStatus('CLOSED', {}, SHORT_PUNCH_TIMEOUT_MS + 5000),
       b.waitForStatus('CLOSED', {}, SHORT_PUNCH_TIMEOUT_MS + 5000),
     ]);
-    for (const [c, closed] of [[a, ca], [b, cb]] as const) {
+    for (const [name, c, closed] of [['a1', a, ca], ['b1', b, cb]] as const) {
       expect(c.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv4', 'CLOSED(punch_timeout)']);
       expect(closed.frame.message).toMatch(/punching failed/);
       const waitedMs = closed.at - c.statuses[1]!.at;
@@ -210,7 +210,7 @@ describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipRe
       expect(waitedMs).toBeLessThanOrEqual(SHORT_PUNCH_TIMEOUT_MS + TIMER_SLACK_MS);
       expect((await c.waitForExit()).code).toBe(1); // close code 4000: not a normal close
       expect(c.data).toEqual([]);
-      report.extra(`${c.label} waiting->CLOSED`, waitedMs);
+      report.extra(`${name} waiting->CLOSED`, waitedMs);
     }
     // The lab really was symmetric: a's NAT mapped a1's port 40000 to another public port
     // (conntrack's reply tuple shows it), and b's NAT dropped what came from there.

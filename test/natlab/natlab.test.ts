@@ -1,0 +1,395 @@
+/**
+ * The NAT lab: two autoprox servers on hosts behind real NATs and firewalls (Linux network
+ * namespaces, nftables), each with its own `autoprox connect` client, over a small internet of
+ * documentation-range addresses. Each case builds its own lab and tears it down, pass or fail.
+ *
+ * Run as root: `npm run test:natlab`. Without root or a usable `ip netns`, every case is skipped
+ * and the suite's name says why; with NATLAB_REQUIRED=1 (CI) that is a failure instead.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mintToken } from '../../src/auth/token.js';
+import { TEST_SECRET } from '../helpers/server-process.js';
+import { endpoint } from './addressing.js';
+import { LabClient, LabServer } from './lab-process.js';
+import { removeStaleNamespaces } from './namespaces.js';
+import type { RouterCounter } from './nft-rules.js';
+import { pollUntil } from './poll.js';
+import { labSkipReason } from './preflight.js';
+import { LabReport } from './report.js';
+import { Lab, type Host, type LabSpec, type SiteName } from './topology.js';
+
+/** Every server's UDP port: fixed, as in production, so NATs that keep ports keep this one. */
+const UDP_PORT = 40000;
+/** Short timings (ms) so the lab runs in seconds; the same on every server. */
+const TIMING = { punchMs: 50, heartbeatMs: 200, peerTimeoutMs: 1500, fallbackMs: 600, punchTimeoutMs: 20_000 };
+/** The punch timeout of the case that must fail (ms). */
+const SHORT_PUNCH_TIMEOUT_MS = 2000;
+/** Slack allowed on a timer observed through two processes and a pipe (ms). */
+const TIMER_SLACK_MS = 500;
+/** Messages each way in the bulk case, and after each recovery. */
+const BULK_MESSAGES = 1000;
+const AFTER_RECOVERY_MESSAGES = 100;
+/** Messages a sender may have in flight ahead of the receiver (the test's own flow control). */
+const SEND_WINDOW = 100;
+/** Largest filler in a test message (bytes): messages stay under the 1200-byte --max-payload. */
+const MAX_FILLER_BYTES = 1100;
+/** Where a rebinding NAT moves its UDP mappings: a range that cannot contain UDP_PORT. */
+const REBIND_PORTS = { low: 50000, high: 50999 };
+/**
+ * Fallback delay of the case that starts one client, waits for proof that its punches are
+ * dropped, then starts the other (ms): long enough that IPv6 must win before IPv4 is tried,
+ * even when starting the second client is slow on a loaded machine.
+ */
+const STAGGERED_FALLBACK_MS = 5000;
+/** Bound on waits for a kernel counter or a recovery (ms). */
+const KERNEL_WAIT_MS = 3000;
+const RECOVERY_WAIT_MS = TIMING.peerTimeoutMs + 3000;
+const RESULTS_FILE = fileURLToPath(new URL('./results/latest.json', import.meta.url));
+
+const skipReason = await labSkipReason();
+if (skipReason && process.env.NATLAB_REQUIRED === '1') {
+  // CI sets this: there, a lab that cannot run is a broken CI image, not a reason to pass.
+  throw new Error(`NATLAB_REQUIRED=1 but the NAT lab cannot run: ${skipReason}`);
+}
+if (skipReason) console.warn(`NAT lab skipped: ${skipReason}`);
+
+function serverFlags(overrides: Partial<typeof TIMING> = {}): string[] {
+  const t = { ...TIMING, ...overrides };
+  return [
+    '--udp-port', String(UDP_PORT),
+    `--jwt-secret=${TEST_SECRET}`,
+    '--punch-ms', String(t.punchMs),
+    '--heartbeat-ms', String(t.heartbeatMs),
+    '--peer-timeout-ms', String(t.peerTimeoutMs),
+    '--fallback-ms', String(t.fallbackMs),
+    '--punch-timeout-ms', String(t.punchTimeoutMs),
+    '--shutdown-grace-ms', '1000',
+  ];
+}
+
+/** Message `i` of a stream: its tag and number, then a filler of varying length derived from both. */
+function message(tag: string, i: number): string {
+  const length = (i * 97) % MAX_FILLER_BYTES;
+  const digest = createHash('sha256').update(`${tag}:${i}`).digest('hex');
+  return `${tag}:${i}:${digest.repeat(Math.ceil(length / digest.length)).slice(0, length)}`;
+}
+
+const expectedStream = (tag: string, count: number) => Array.from({ length: count }, (_, i) => message(tag, i));
+
+describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
+  const report = new LabReport();
+  const processes: Array<LabServer | LabClient> = [];
+  let lab: Lab | null = null;
+  let token = '';
+  let key = '';
+
+  beforeAll(async () => {
+    const stale = await removeStaleNamespaces();
+    if (stale.length) console.warn(`NAT lab: removed ${stale.length} stale namespace(s) of killed runs: ${stale.join(' ')}`);
+    token = await mintToken(TEST_SECRET, 'natlab', 600);
+  });
+
+  beforeEach((ctx) => {
+    key = randomBytes(32).toString('base64url');
+    report.begin(ctx.task.name);
+  });
+
+  afterEach(async (ctx) => {
+    const outcome = ctx.task.result?.state ?? 'unknown';
+    report.end(outcome === 'pass' ? 'passed' : outcome === 'fail' ? 'FAILED' : outcome);
+    if (outcome === 'fail') {
+      for (const p of processes) console.error(`--- ${p.label} (exit ${JSON.stringify(p.exit)})\n${p.log.slice(-60).join('\n')}`);
+    }
+    await Promise.all(processes.splice(0).map((p) => p.stop('SIGKILL')));
+    await lab?.destroy();
+    lab = null;
+  });
+
+  afterAll(() => {
+    if (report.cases.length === 0) return;
+    console.log(`\nNAT lab: time from WebSocket open to UDP_ESTABLISHED\n${report.table()}\n`);
+    report.write(RESULTS_FILE, { udpPort: UDP_PORT, timingMs: TIMING, shortPunchTimeoutMs: SHORT_PUNCH_TIMEOUT_MS });
+  });
+
+  async function buildLab(spec: LabSpec): Promise<Lab> {
+    lab = await Lab.build(spec);
+    return lab;
+  }
+
+  async function server(host: Host, overrides: Partial<typeof TIMING> = {}): Promise<LabServer> {
+    const s = await LabServer.start(host, serverFlags(overrides));
+    processes.push(s);
+    return s;
+  }
+
+  /** A client on `host`, through that host's server, to the peer candidates `hosts`. */
+  function client(host: Host, via: LabServer, hosts: string[], label = host.name): LabClient {
+    const c = new LabClient(host, via, { hosts, port: UDP_PORT, key, token });
+    processes.push(c);
+    return report.client(label, c);
+  }
+
+  function waitForCounter(site: SiteName, counter: RouterCounter): Promise<void> {
+    return pollUntil(async () => (await lab!.counter(site, counter)) > 0, KERNEL_WAIT_MS, `nat-${site}'s ${counter} counter to count`);
+  }
+
+  /** Sends `count` messages, at most SEND_WINDOW ahead of what the receiver has. */
+  async function pump(from: LabClient, to: LabClient, tag: string, count: number): Promise<void> {
+    const base = to.data.length;
+    for (let i = 0; i < count; i++) {
+      if (i - (to.data.length - base) >= SEND_WINDOW) await to.waitForData(base + i - SEND_WINDOW + 1);
+      from.send(message(tag, i));
+    }
+  }
+
+  /** `count` messages each way at once; each side must get the other's, intact and in order. */
+  async function exchange(a: LabClient, b: LabClient, tag: string, count: number): Promise<void> {
+    const [aBase, bBase] = [a.data.length, b.data.length];
+    await Promise.all([pump(a, b, `${tag}>`, count), pump(b, a, `${tag}<`, count)]);
+    const [toB, toA] = await Promise.all([b.waitForData(bBase + count), a.waitForData(aBase + count)]);
+    expect(toB.slice(bBase)).toEqual(expectedStream(`${tag}>`, count));
+    expect(toA.slice(aBase)).toEqual(expectedStream(`${tag}<`, count));
+  }
+
+  /** Both clients established; resolves with their UDP_ESTABLISHED frames. */
+  async function bothEstablished(a: LabClient, b: LabClient) {
+    const [ea, eb] = await Promise.all([a.waitForStatus('UDP_ESTABLISHED'), b.waitForStatus('UDP_ESTABLISHED')]);
+    return [ea.frame, eb.frame] as const;
+  }
+
+  it('1 endpoint-independent NATs on both sides: punch through, 1,000 messages each way', async () => {
+    const lab = await buildLab({
+      a: { nat: 'endpoint-independent', ipv6: 'absent' },
+      b: { nat: 'endpoint-independent', ipv6: 'absent' },
+    });
+    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
+    const [A, B] = await Promise.all([server(a1), server(b1)]);
+    const a = client(a1, A, [lab.site('b').public4]);
+    await a.waitForStatus('UDP_WAITING', { family: 'ipv4' });
+    // Until b punches too, b's NAT drops a's packets: it filters what nobody inside asked for.
+    await waitForCounter('b', 'unsolicited_in');
+    const b = client(b1, B, [lab.site('a').public4]);
+
+    const [ea, eb] = await bothEstablished(a, b);
+    // The NATs kept the servers' port, so each side sees the other at its public address, port 40000.
+    expect(ea).toMatchObject({ family: 'ipv4', peer: endpoint(lab.site('b').public4, UDP_PORT) });
+    expect(eb).toMatchObject({ family: 'ipv4', peer: endpoint(lab.site('a').public4, UDP_PORT) });
+    expect(a.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv4', 'UDP_ESTABLISHED/ipv4']);
+    expect(b.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv4', 'UDP_ESTABLISHED/ipv4']);
+
+    const started = performance.now();
+    await exchange(a, b, 'bulk', BULK_MESSAGES);
+    report.extra(`${BULK_MESSAGES}x2 msgs`, performance.now() - started);
+    expect([...a.errors, ...b.errors]).toEqual([]);
+    expect(a.trail().at(-1)).toBe('UDP_ESTABLISHED/ipv4');
+  });
+
+  it('2 symmetric NAT on one side: UDP_WAITING until the punch timeout, then CLOSED punch_timeout', async () => {
+    const lab = await buildLab({
+      a: { nat: 'symmetric', ipv6: 'absent' },
+      b: { nat: 'endpoint-independent', ipv6: 'absent' },
+    });
+    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
+    const short = { punchTimeoutMs: SHORT_PUNCH_TIMEOUT_MS };
+    const [A, B] = await Promise.all([server(a1, short), server(b1, short)]);
+    const a = client(a1, A, [lab.site('b').public4]);
+    const b = client(b1, B, [lab.site('a').public4]);
+
+    const [ca, cb] = await Promise.all([
+      a.waitForStatus('CLOSED', {}, SHORT_PUNCH_TIMEOUT_MS + 5000),
+      b.waitForStatus('CLOSED', {}, SHORT_PUNCH_TIMEOUT_MS + 5000),
+    ]);
+    for (const [name, c, closed] of [['a1', a, ca], ['b1', b, cb]] as const) {
+      expect(c.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv4', 'CLOSED(punch_timeout)']);
+      expect(closed.frame.message).toMatch(/punching failed/);
+      const waitedMs = closed.at - c.statuses[1]!.at;
+      expect(waitedMs).toBeGreaterThanOrEqual(SHORT_PUNCH_TIMEOUT_MS - TIMER_SLACK_MS);
+      expect(waitedMs).toBeLessThanOrEqual(SHORT_PUNCH_TIMEOUT_MS + TIMER_SLACK_MS);
+      expect((await c.waitForExit()).code).toBe(1); // close code 4000: not a normal close
+      expect(c.data).toEqual([]);
+      report.extra(`${name} waiting->CLOSED`, waitedMs);
+    }
+    // The lab really was symmetric: a's NAT mapped a1's port 40000 to another public port
+    // (conntrack's reply tuple shows it), and b's NAT dropped what came from there.
+    const mappings = (await lab.conntrack('a')).split('\n').filter((l) => l.includes(`src=${a1.lan4}`));
+    const mappedPorts = mappings.map((l) => Number(/sport=\d+ dport=(\d+)(?!.*dport=)/.exec(l)?.[1]));
+    expect(mappedPorts.length).toBeGreaterThan(0);
+    expect(mappedPorts).not.toContain(UDP_PORT);
+    expect(await lab.counter('b', 'unsolicited_in')).toBeGreaterThan(0);
+    report.extra('a mapped to port', mappedPorts.join(' '));
+  });
+
+  it('3 IPv6 behind stateful firewalls (no NAT): punches through on IPv6', async () => {
+    const lab = await buildLab({
+      a: { nat: 'endpoint-independent', ipv6: 'firewalled' },
+      b: { nat: 'endpoint-independent', ipv6: 'firewalled' },
+    });
+    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
+    const slowFallback = { fallbackMs: STAGGERED_FALLBACK_MS };
+    const [A, B] = await Promise.all([server(a1, slowFallback), server(b1, slowFallback)]);
+    const a = client(a1, A, [b1.lan6!, lab.site('b').public4]);
+    await a.waitForStatus('UDP_WAITING', { family: 'ipv6' });
+    // b's firewall drops a's first punches: new inbound flows are not let in.
+    await waitForCounter('b', 'inbound_new_dropped');
+    const b = client(b1, B, [a1.lan6!, lab.site('a').public4]);
+
+    const [ea, eb] = await bothEstablished(a, b);
+    expect(ea).toMatchObject({ family: 'ipv6', peer: endpoint(b1.lan6!, UDP_PORT) });
+    expect(eb).toMatchObject({ family: 'ipv6', peer: endpoint(a1.lan6!, UDP_PORT) });
+    expect(a.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv6', 'UDP_ESTABLISHED/ipv6']);
+    expect(b.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv6', 'UDP_ESTABLISHED/ipv6']);
+    await exchange(a, b, 'v6', AFTER_RECOVERY_MESSAGES);
+  });
+
+  it('4 IPv6 blackholed on one side: falls back to IPv4 and says family ipv4', async () => {
+    const lab = await buildLab({
+      a: { nat: 'endpoint-independent', ipv6: 'firewalled' },
+      b: { nat: 'endpoint-independent', ipv6: 'blackholed' },
+    });
+    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
+    const [A, B] = await Promise.all([server(a1), server(b1)]);
+    const a = client(a1, A, [b1.lan6!, lab.site('b').public4]);
+    const b = client(b1, B, [a1.lan6!, lab.site('a').public4]);
+
+    const [ea, eb] = await bothEstablished(a, b);
+    expect(ea).toMatchObject({ family: 'ipv4', peer: endpoint(lab.site('b').public4, UDP_PORT) });
+    expect(eb).toMatchObject({ family: 'ipv4', peer: endpoint(lab.site('a').public4, UDP_PORT) });
+    for (const c of [a, b]) {
+      expect(c.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv6', 'UDP_WAITING/ipv4', 'UDP_ESTABLISHED/ipv4']);
+      expect(c.statuses[3]!.at - c.statuses[1]!.at).toBeGreaterThanOrEqual(TIMING.fallbackMs - TIMER_SLACK_MS);
+    }
+    expect(await lab.counter('b', 'ipv6_blackholed')).toBeGreaterThan(0);
+    await exchange(a, b, 'v4', AFTER_RECOVERY_MESSAGES);
+  });
+
+  it('4b no IPv6 at all on one side (sends fail at once): falls back to IPv4 and says family ipv4', async () => {
+    const lab = await buildLab({
+      a: { nat: 'endpoint-independent', ipv6: 'firewalled' },
+      b: { nat: 'endpoint-independent', ipv6: 'absent' },
+    });
+    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
+    const [A, B] = await Promise.all([server(a1), server(b1)]);
+    // a still has b's old IPv6 address (a stale AAAA record, say): nothing routes it any more.
+    const staleB6 = '2001:db8:21::10';
+    const a = client(a1, A, [staleB6, lab.site('b').public4]);
+    const b = client(b1, B, [a1.lan6!, lab.site('a').public4]);
+
+    const [ea, eb] = await bothEstablished(a, b);
+    expect(ea).toMatchObject({ family: 'ipv4', peer: endpoint(lab.site('b').public4, UDP_PORT) });
+    expect(eb).toMatchObject({ family: 'ipv4', peer: endpoint(lab.site('a').public4, UDP_PORT) });
+    for (const c of [a, b]) {
+      expect(c.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv6', 'UDP_WAITING/ipv4', 'UDP_ESTABLISHED/ipv4']);
+    }
+    expect(B.running).toBe(true); // b's failed IPv6 sends (no route) did not hurt its server
+    await exchange(a, b, 'v4', AFTER_RECOVERY_MESSAGES);
+  });
+
+  it('5 NAT rebinding (a new public port mid-session): back to UDP_ESTABLISHED with no client action', async () => {
+    // The rebinding side's new port can only be heard by a peer whose NAT lets it in: b forwards
+    // its UDP port (endpoint-independent filtering). With port-restricted filtering on both
+    // sides, no direct protocol can learn the new port without a third party.
+    const lab = await buildLab({
+      a: { nat: 'endpoint-independent', ipv6: 'absent' },
+      b: { nat: 'endpoint-independent', ipv6: 'absent', portForward: UDP_PORT },
+    });
+    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
+    const [A, B] = await Promise.all([server(a1), server(b1)]);
+    const a = client(a1, A, [lab.site('b').public4]);
+    const b = client(b1, B, [lab.site('a').public4]);
+    const [, eb] = await bothEstablished(a, b);
+    expect(eb.peer).toBe(endpoint(lab.site('a').public4, UDP_PORT));
+    await exchange(a, b, 'before', AFTER_RECOVERY_MESSAGES);
+
+    // a's NAT forgets its mappings and will map UDP to new ports from now on.
+    await lab.remapUdpPorts('a', REBIND_PORTS);
+    const flushedAt = performance.now();
+    await lab.flushConntrack('a');
+    // b hears a's heartbeats from the new port and moves there (a new UDP_ESTABLISHED frame).
+    await b.until(() => b.statuses.length > 3, 'b to report a moved peer', RECOVERY_WAIT_MS);
+    const rebound = b.statuses.at(-1)!;
+    report.extra('flush->b moved', rebound.at - flushedAt);
+
+    const newPort = Number(rebound.frame.peer!.split(':').at(-1));
+    expect(rebound.frame).toMatchObject({ status: 'UDP_ESTABLISHED', family: 'ipv4' });
+    expect(rebound.frame.peer).toBe(endpoint(lab.site('a').public4, newPort));
+    expect(newPort).toBeGreaterThanOrEqual(REBIND_PORTS.low);
+    expect(newPort).toBeLessThanOrEqual(REBIND_PORTS.high);
+    expect(b.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv4', 'UDP_ESTABLISHED/ipv4', 'UDP_ESTABLISHED/ipv4']);
+    // a lost at most a heartbeat or two: it never had to wait again.
+    expect(a.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv4', 'UDP_ESTABLISHED/ipv4']);
+    await exchange(a, b, 'after', AFTER_RECOVERY_MESSAGES);
+  });
+
+  /**
+   * a's server stops mid-session (`signal`) and a new one starts on the same host with a new
+   * client: b must go back to waiting (`expectedReason`) and then establish with the new session.
+   * `restart`: at once, or only after b has noticed.
+   */
+  async function restartCase(
+    signal: 'SIGKILL' | 'SIGTERM',
+    expectedReason: 'peer_timeout' | 'peer_closed',
+    restart: 'at-once' | 'after-b-noticed',
+  ) {
+    const lab = await buildLab({
+      a: { nat: 'endpoint-independent', ipv6: 'absent' },
+      b: { nat: 'endpoint-independent', ipv6: 'absent' },
+    });
+    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
+    const [A, B] = await Promise.all([server(a1), server(b1)]);
+    const a = client(a1, A, [lab.site('b').public4]);
+    const b = client(b1, B, [lab.site('a').public4]);
+    await bothEstablished(a, b);
+    await exchange(a, b, 'before', AFTER_RECOVERY_MESSAGES);
+
+    const stoppedAt = performance.now();
+    await A.stop(signal);
+    await a.waitForExit();
+    const bWaiting = () => b.statuses.find((s) => s.frame.reason === expectedReason);
+    if (restart === 'after-b-noticed') await b.until(() => bWaiting() !== undefined, `UDP_WAITING (${expectedReason})`, RECOVERY_WAIT_MS);
+
+    const A2 = await server(a1);
+    const a2 = client(a1, A2, [lab.site('b').public4], 'a1 (new)');
+    const expectedTrail = ['CONNECTED', 'UDP_WAITING/ipv4', 'UDP_ESTABLISHED/ipv4', `UDP_WAITING/ipv4(${expectedReason})`, 'UDP_ESTABLISHED/ipv4'];
+    await b.until(() => b.statuses.length >= expectedTrail.length, 'b to wait, then establish again', RECOVERY_WAIT_MS);
+    const ea2 = await a2.waitForStatus('UDP_ESTABLISHED');
+    expect(b.trail()).toEqual(expectedTrail);
+    const eb = b.statuses.at(-1)!;
+    report.extra(`stop->b ${expectedReason}`, bWaiting()!.at - stoppedAt);
+    report.extra('new a open->b established', eb.at - a2.openedAt!);
+    expect(ea2.frame).toMatchObject({ family: 'ipv4', peer: endpoint(lab.site('b').public4, UDP_PORT) });
+    expect(eb.frame).toMatchObject({ family: 'ipv4', peer: endpoint(lab.site('a').public4, UDP_PORT) });
+    expect(a2.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv4', 'UDP_ESTABLISHED/ipv4']);
+    await exchange(a2, b, 'after', AFTER_RECOVERY_MESSAGES);
+  }
+
+  it('6 one server crashes (SIGKILL) mid-session, restarts after the peer noticed: re-establishes', async () => {
+    await restartCase('SIGKILL', 'peer_timeout', 'after-b-noticed');
+  });
+
+  it('6b one server crashes (SIGKILL) and restarts at once, before the peer noticed: re-establishes', async () => {
+    await restartCase('SIGKILL', 'peer_timeout', 'at-once');
+  });
+
+  it('6c one server restarts gracefully (SIGTERM) mid-session: the peer is told at once, re-establishes', async () => {
+    await restartCase('SIGTERM', 'peer_closed', 'at-once');
+  });
+
+  it('7 both hosts behind one NAT that does not hairpin: establishes on the LAN path', async () => {
+    const lab = await buildLab({ a: { nat: 'endpoint-independent', ipv6: 'absent', hosts: 2 } });
+    const [a1, a2] = [lab.host('a1'), lab.host('a2')];
+    const pub = lab.site('a').public4;
+    const [A1, A2] = await Promise.all([server(a1), server(a2)]);
+    const c1 = client(a1, A1, [a2.lan4, pub]);
+    const c2 = client(a2, A2, [a1.lan4, pub]);
+
+    const [e1, e2] = await bothEstablished(c1, c2);
+    expect(e1).toMatchObject({ family: 'ipv4', peer: endpoint(a2.lan4, UDP_PORT) });
+    expect(e2).toMatchObject({ family: 'ipv4', peer: endpoint(a1.lan4, UDP_PORT) });
+    // The public candidate was punched too, and the NAT dropped it: no hairpinning here.
+    expect(await lab.counter('a', 'hairpin_dropped')).toBeGreaterThan(0);
+    await exchange(c1, c2, 'lan', AFTER_RECOVERY_MESSAGES);
+  });
+});

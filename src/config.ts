@@ -55,6 +55,9 @@ export interface ServeConfig {
   allowTargets: TargetRule[] | null;
   denyTargets: TargetRule[];
   allowSelfTarget: boolean;
+  // observability
+  inspect: boolean;
+  inspectPort: number;
 }
 
 type Kind = 'int' | 'string' | 'bool' | 'secret' | 'ipv4' | 'ipv6' | 'level' | 'url' | 'redis' | 'targets';
@@ -112,6 +115,9 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: 'allow-targets', key: 'allowTargets', kind: 'targets', default: null, unit: 'CIDRs', description: 'comma-separated CIDRs (optionally :port or :lo-hi) sessions may send to; when given, nothing else' },
   { flag: 'deny-targets', key: 'denyTargets', kind: 'targets', default: null, unit: 'CIDRs', description: 'comma-separated CIDRs (optionally :port or :lo-hi) sessions may never send to' },
   { flag: 'allow-self-target', key: 'allowSelfTarget', kind: 'bool', default: false, description: "allow this server's own UDP endpoints as targets (two clients of one server meeting through it)" },
+  // observability
+  { flag: 'inspect', key: 'inspect', kind: 'bool', default: false, description: 'stream every actor (supervisor, sessions, sockets) to the Stately inspector through a relay on 127.0.0.1:--inspect-port' },
+  { flag: 'inspect-port', key: 'inspectPort', kind: 'int', default: 4242, min: 0, max: 65535, description: 'port of the inspector relay (loopback only; 0 = any free port)' },
 ];
 
 export function envName(flag: string): string {

@@ -8,15 +8,18 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { createActor, waitFor, type Actor } from 'xstate';
+import { createActor, waitFor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { sessionMachine } from '../machines/session.machine.js';
-import { supervisorMachine } from '../machines/supervisor.machine.js';
+import { SESSION_ACTOR_PREFIX, supervisorMachine } from '../machines/supervisor.machine.js';
 import type { Grants } from './auth/claims.js';
 import type { Verifier } from './auth/verifier.js';
 import type { ServeConfig } from './config.js';
 import { Refusal } from './errors.js';
 import { admit, PROXY_PATH, type Admitted } from './http/admission.js';
-import { refuseUpgrade, sendRefusal } from './http/respond.js';
+import { refuseUpgrade } from './http/respond.js';
+import { createRoutes } from './http/routes.js';
+import { Metrics } from './observe/metrics.js';
+import { SessionRegistry } from './observe/registry.js';
 import { createBridgeActor } from './io/bridge.actor.js';
 import { ownEndpointsOf } from './io/own-endpoints.js';
 import { createResolveTargetsActor } from './io/resolve-targets.js';
@@ -59,6 +62,9 @@ export interface ServerHandle {
   preauth: PreauthGate;
   /** Live session links by session id. */
   links: ReadonlyMap<string, SessionLink>;
+  /** Live sessions as the API, the page and the metrics see them. */
+  sessions: SessionRegistry;
+  metrics: Metrics;
   /** Graceful: stop accepting, close every session (CLOSED, 1001, CLOSE to the peer), close sockets. */
   close(): Promise<void>;
 }
@@ -72,6 +78,8 @@ export interface ServerDeps {
   allowSelfTarget?: boolean;
   /** For tests: a shorter HEADERS_TIMEOUT_MS. */
   headersTimeoutMs?: number;
+  /** Receives every inspection event of the actor system (the Stately inspector, `--inspect`). */
+  inspect?: Observer<InspectionEvent>;
 }
 
 export async function startServer(config: ServeConfig, deps: ServerDeps): Promise<ServerHandle> {
@@ -105,6 +113,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     },
   });
   const supervisor = createActor(machine, {
+    ...(deps.inspect ? { inspect: deps.inspect } : {}),
     input: {
       udp: {
         port: config.udpPort,
@@ -132,6 +141,8 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     throw new StartError(bound.context.failure ?? 'the UDP sockets could not be bound');
   }
 
+  const sessions = new SessionRegistry();
+  const metrics = new Metrics({ sessions, plane: switchboard });
   const limits = new RequestLimits(config, redis);
   const sessionCounter: SessionCounter = redis ? new RedisSessionCounter(redis, log) : new MemorySessionCounter();
   let reserved = 0; // sessions open or being admitted
@@ -185,11 +196,19 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     switchboard.admit(link);
     log.info({ session: id, client: admitted.client, sub: grants.subject, hosts: params.hosts, port: params.port }, 'session opened');
     supervisor.send({ type: 'session.open', id, hosts: params.hosts, port: params.port });
-    if (switchboard.isPending(id)) {
+    const actor = supervisor.system.get(SESSION_ACTOR_PREFIX + id) as Actor<typeof sessionMachine> | undefined;
+    if (!actor || switchboard.isPending(id)) {
       // The supervisor is no longer accepting (shutting down).
       switchboard.release(link);
       ws.close(1001, 'server_shutdown');
+      return;
     }
+    sessions.add(id, { subject: grants.subject, client: admitted.client }, link, actor.getSnapshot());
+    actor.subscribe({
+      next: (snapshot) => sessions.update(id, snapshot),
+      complete: () => sessions.remove(id),
+      error: () => sessions.remove(id),
+    });
   };
 
   const handleUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -215,6 +234,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
       pendingUpgrades--;
     }
     if (admitted instanceof Refusal) {
+      metrics.refusal(admitted);
       refuseUpgrade(socket, admitted);
       return;
     }
@@ -226,13 +246,23 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     wss.handleUpgrade(req, socket, head, (ws) => openSession(ws, ok));
   };
 
+  const route = createRoutes({
+    verifier,
+    sessions,
+    metrics,
+    readiness: () => {
+      const snapshot = supervisor.getSnapshot();
+      if (snapshot.matches('running')) return 'ready';
+      return snapshot.status === 'active' && !snapshot.matches('draining') ? 'starting' : 'draining';
+    },
+    onRefusal: (refusal) => metrics.refusal(refusal),
+  });
   const handleRequest = (req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === PROXY_PATH) {
-      sendRefusal(res, new Refusal(426, 'upgrade_required', 'this endpoint speaks WebSocket only', { Upgrade: 'websocket' }));
-      return;
-    }
-    sendRefusal(res, new Refusal(404, 'not_found', `no such path: ${path}`));
+    route(req, res).catch((err: unknown) => {
+      log.error({ err: (err as Error).message, path: (req.url ?? '/').split('?')[0] }, 'request failed');
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'internal', message: 'internal error' } }));
+    });
   };
 
   const headersTimeout = deps.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
@@ -297,7 +327,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     return closing;
   };
 
-  return { url: `http://${host}:${address.port}`, udp: { ...ports }, supervisor, switchboard, preauth, links, close };
+  return { url: `http://${host}:${address.port}`, udp: { ...ports }, supervisor, switchboard, preauth, links, sessions, metrics, close };
 }
 
 async function waitForClosed(wss: WebSocketServer, timeoutMs: number): Promise<void> {

@@ -50,6 +50,8 @@ const DEFAULTS: ServeConfig = {
   allowTargets: null,
   denyTargets: [],
   allowSelfTarget: false,
+  inspect: false,
+  inspectPort: 4242,
 };
 
 describe('resolveConfig: defaults', () => {
@@ -118,6 +120,8 @@ describe('resolveConfig: every option from flag and from environment', () => {
     ['udp-preauth-per-s', '0', { udpPreauthPerS: 0 }],
     ['redis-url', 'redis://127.0.0.1:6379/0', { redisUrl: 'redis://127.0.0.1:6379/0' }],
     ['allow-self-target', 'true', { allowSelfTarget: true }],
+    ['inspect', '1', { inspect: true }],
+    ['inspect-port', '0', { inspectPort: 0 }],
   ];
 
   it.each(cases)('--%s %s', (flag, value, expected) => {

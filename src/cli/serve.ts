@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { mintToken } from '../auth/token.js';
 import { hs256Verifier, loadVerifier } from '../auth/verifier.js';
 import { connectRedis } from '../limits/redis.js';
+import { startInspector } from '../observe/inspector.js';
 import { resolveConfig, SERVE_OPTIONS, type ServeConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { PROXY_PATH, StartError, startServer, type ServerHandle } from '../server.js';
@@ -59,14 +60,17 @@ export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Prom
       throw new StartError((err as Error).message);
     }
   }
+  const inspector = config.inspect ? await startInspector(config.inspectPort) : null;
   const handle = await startServer(config, {
     log,
     verifier: configured ?? hs256Verifier(secret!),
     redis,
     // Two clients of this one server may meet through its own UDP port in the demo.
     allowSelfTarget: secret !== null,
+    ...(inspector ? { inspect: inspector.inspect } : {}),
   });
   log.info({ url: handle.url, udp: handle.udp }, 'listening');
+  if (inspector) log.info({ url: inspector.url, stream: `${inspector.url.replace(/^http/, 'ws')}stream` }, 'inspector');
 
   if (secret !== null) {
     const token = await mintToken(secret, 'demo', DEMO_TOKEN_TTL_S);

@@ -1,0 +1,103 @@
+/**
+ * Prometheus metrics (prom-client), from the registry and the switchboard at scrape time, plus
+ * counters and histograms fed by events. Names are prefixed `autoprox_`.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Refusal } from '../errors.js';
+import type { PlaneDrops } from '../io/switchboard.js';
+import type { SessionRegistry } from './registry.js';
+
+/** Seconds from WebSocket open to UDP_ESTABLISHED. */
+const ESTABLISH_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const RTT_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+/** The state labels a session can be in, so every series exists from the start. */
+export const SESSION_STATES = ['connected', 'udp_waiting.ipv6', 'udp_waiting.ipv4', 'udp_established', 'closed'];
+
+export interface MetricsSources {
+  sessions: SessionRegistry;
+  plane: { drops: PlaneDrops; datagramsIn: number; datagramsOut: number };
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #transitions: Counter<'from' | 'to'>;
+  readonly #refusals: Counter<'status' | 'code'>;
+  readonly #authFailures: Counter<'code'>;
+  readonly #established: Histogram;
+  readonly #rtt: Histogram;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'autoprox_' });
+    new Gauge({
+      name: 'autoprox_sessions',
+      help: 'Live sessions by state',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const counts = sources.sessions.countByState();
+        for (const state of new Set([...SESSION_STATES, ...counts.keys()])) this.set({ state }, counts.get(state) ?? 0);
+      },
+    });
+    this.#transitions = new Counter({ name: 'autoprox_session_transitions_total', help: 'Session state changes by from and to state', labelNames: ['from', 'to'], registers });
+    const totalsCounter = (name: string, help: string, pick: (t: ReturnType<SessionRegistry['totals']>) => { in: number; out: number }) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['direction'],
+        registers,
+        collect() {
+          const v = pick(sources.sessions.totals());
+          this.reset();
+          this.inc({ direction: 'in' }, v.in);
+          this.inc({ direction: 'out' }, v.out);
+        },
+      });
+    totalsCounter('autoprox_datagrams_total', 'Authenticated datagrams received (in) and datagrams sent (out) by sessions', (t) => ({ in: t.datagramsIn, out: t.datagramsOut }));
+    totalsCounter('autoprox_messages_total', 'Peer DATA received (in) and client messages sent as DATA (out)', (t) => ({ in: t.messagesIn, out: t.messagesOut }));
+    totalsCounter('autoprox_bytes_total', 'Application payload bytes from the peer (in) and from clients (out)', (t) => ({ in: t.bytesIn, out: t.bytesOut }));
+    new Counter({
+      name: 'autoprox_udp_datagrams_received_total',
+      help: 'Every datagram the UDP sockets received, before any check',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(sources.plane.datagramsIn);
+      },
+    });
+    new Counter({
+      name: 'autoprox_drops_total',
+      help: 'Datagrams and messages dropped, by cause',
+      labelNames: ['cause'],
+      registers,
+      collect() {
+        this.reset();
+        const drops: Record<string, number> = { ...sources.plane.drops, ...sources.sessions.totals().drops };
+        for (const [cause, n] of Object.entries(drops)) this.inc({ cause }, n);
+      },
+    });
+    this.#refusals = new Counter({ name: 'autoprox_refusals_total', help: 'HTTP refusals before the upgrade, by status and code (429: rate limits)', labelNames: ['status', 'code'], registers });
+    this.#authFailures = new Counter({ name: 'autoprox_auth_failures_total', help: 'Failed authentications, by code', labelNames: ['code'], registers });
+    this.#established = new Histogram({ name: 'autoprox_time_to_established_seconds', help: 'Time from WebSocket open to the first UDP_ESTABLISHED', buckets: ESTABLISH_BUCKETS_S, registers });
+    this.#rtt = new Histogram({ name: 'autoprox_rtt_seconds', help: 'Round-trip times measured by heartbeats', buckets: RTT_BUCKETS_S, registers });
+
+    sources.sessions.on((event) => {
+      if (event.type === 'transition') this.#transitions.inc({ from: event.from, to: event.to });
+      else if (event.type === 'established') this.#established.observe(event.afterMs / 1000);
+      else if (event.type === 'rtt') this.#rtt.observe(event.rttMs / 1000);
+    });
+  }
+
+  refusal(refusal: Refusal): void {
+    this.#refusals.inc({ status: String(refusal.status), code: refusal.code });
+    if (refusal.status === 401) this.#authFailures.inc({ code: refusal.code });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * What a person (or a monitoring system) sees of a session, derived from its statechart
+ * snapshot. Pure.
+ */
+import type { SessionContext } from '../../machines/session.machine.js';
+import type { LinkStatus } from '../../machines/types.js';
+import { formatEndpoint, type Family } from '../net/endpoint.js';
+
+/** Leaf states that add nothing to a state's name (timers, transient choices). */
+const QUIET_LEAVES = new Set(['tick', 'select_family']);
+
+export interface SessionStateView {
+  /** e.g. "udp_waiting.ipv6", "udp_established", "closed". */
+  state: string;
+  status: LinkStatus;
+  family: Family | null;
+  peer: string | null;
+  rttMs: number | null;
+  /** Ids of every active state node ("session.udp_waiting.ipv6"), to highlight on a diagram. */
+  activeStates: string[];
+}
+
+type StateValue = string | { [key: string]: StateValue };
+
+const STATUS_OF: Record<string, LinkStatus> = {
+  connected: 'CONNECTED',
+  udp_waiting: 'UDP_WAITING',
+  udp_established: 'UDP_ESTABLISHED',
+  closed: 'CLOSED',
+};
+
+/** Every active state node id under `prefix`. */
+export function activeStateIds(value: StateValue, prefix = 'session'): string[] {
+  if (typeof value === 'string') return [`${prefix}.${value}`];
+  return Object.entries(value).flatMap(([key, child]) => [`${prefix}.${key}`, ...activeStateIds(child, `${prefix}.${key}`)]);
+}
+
+/** "udp_waiting.ipv6": the path to the deepest state that means something; parallel regions stop it. */
+export function stateLabel(value: StateValue): string {
+  const parts: string[] = [];
+  let node: StateValue = value;
+  for (;;) {
+    if (typeof node === 'string') {
+      if (!QUIET_LEAVES.has(node)) parts.push(node);
+      return parts.join('.');
+    }
+    const keys = Object.keys(node);
+    if (keys.length !== 1) return parts.join('.');
+    parts.push(keys[0]!);
+    node = node[keys[0]!]!;
+  }
+}
+
+export function viewOf(snapshot: { value: unknown; context: SessionContext }): SessionStateView {
+  const value = snapshot.value as StateValue;
+  const state = stateLabel(value);
+  const top = state.split('.')[0]!;
+  const status = STATUS_OF[top] ?? 'CONNECTED';
+  const { peer } = snapshot.context;
+  let family: Family | null = null;
+  if (status === 'UDP_WAITING') family = state.endsWith('ipv6') ? 'ipv6' : state.endsWith('ipv4') ? 'ipv4' : null;
+  if (status === 'UDP_ESTABLISHED' && peer) family = peer.endpoint.family;
+  return {
+    state,
+    status,
+    family,
+    peer: status === 'UDP_ESTABLISHED' && peer ? formatEndpoint(peer.endpoint) : null,
+    rttMs: status === 'UDP_ESTABLISHED' && peer ? Math.round(peer.rttMs * 1000) / 1000 : null,
+    activeStates: ['session', ...activeStateIds(value)],
+  };
+}

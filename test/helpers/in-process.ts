@@ -3,14 +3,14 @@ import type { Redis } from 'ioredis';
 import { hs256Verifier, loadVerifier, type Verifier } from '../../src/auth/verifier.js';
 import { resolveConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { startServer, type ServerHandle } from '../../src/server.js';
+import { startServer, type ServerDeps, type ServerHandle } from '../../src/server.js';
 import { TEST_SECRET } from './server-process.js';
 
 export type InProcessServer = ServerHandle & { wsUrl: string };
 
 export async function startInProcess(
   flags: Record<string, string | boolean> = {},
-  deps: { verifier?: Verifier; redis?: Redis; headersTimeoutMs?: number } = {},
+  deps: { verifier?: Verifier; redis?: Redis; headersTimeoutMs?: number; inspect?: ServerDeps['inspect'] } = {},
 ): Promise<InProcessServer> {
   const auth = flags['jwt-public-key'] || flags['jwks-url'] ? {} : { 'jwt-secret': TEST_SECRET };
   const config = resolveConfig({ port: '0', 'udp-port': '0', 'log-level': 'silent', ...auth, ...flags });
@@ -20,6 +20,7 @@ export async function startInProcess(
     verifier,
     redis: deps.redis ?? null,
     ...(deps.headersTimeoutMs !== undefined ? { headersTimeoutMs: deps.headersTimeoutMs } : {}),
+    ...(deps.inspect ? { inspect: deps.inspect } : {}),
   });
   return { ...handle, wsUrl: `${handle.url.replace(/^http/, 'ws')}/v0/ws/proxy` };
 }

@@ -13,22 +13,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { instance } from '@viz-js/viz';
 import { StateMachine, type AnyStateMachine } from 'xstate';
+import { packageRoot } from '../package-root.js';
 import { describeMachine, toDot, toMermaid } from './diagram.js';
 
 const here = fileURLToPath(import.meta.url);
 /** `.ts` when run from source (tests), `.js` when run from dist/. */
 const extension = here.endsWith('.ts') ? '.ts' : '.js';
 
-/** The folder holding package.json, found from this file's location (not the cwd). */
-export const packageRoot: string = findPackageRoot(dirname(here));
+export { packageRoot };
 export const visualizationsDir: string = join(packageRoot, 'visualizations');
-
-function findPackageRoot(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    if (dirname(dir) === dir) throw new Error(`visualize: no package.json above ${from}`);
-  }
-}
 
 export interface NamedMachine {
   /** The export name without `Machine`: `sessionMachine` -> `session`. */

@@ -1,0 +1,105 @@
+/**
+ * The live page in a real headless Chromium (Debian's `chromium`, driven by playwright-core),
+ * with no internet: a session moves from UDP_WAITING to UDP_ESTABLISHED when its peer comes up,
+ * in the table, in the details and on the statechart diagram.
+ * CI installs chromium and sets AUTOPROX_REQUIRE_BROWSER=1, so there it is never skipped.
+ */
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { SignJWT } from 'jose';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mintToken } from '../../src/auth/token.js';
+import { startInProcess, type InProcessServer } from '../helpers/in-process.js';
+import { ScriptedPeer } from '../helpers/scripted-peer.js';
+import { TEST_SECRET } from '../helpers/server-process.js';
+import { TestClient } from '../helpers/ws-client.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const available = existsSync(CHROMIUM);
+const required = process.env.AUTOPROX_REQUIRE_BROWSER === '1';
+/** Written when AUTOPROX_SCREENSHOT=1, for the README. */
+const SCREENSHOT = fileURLToPath(new URL('../../visualizations/live-page.png', import.meta.url));
+
+describe.runIf(available || required)('the live page in headless Chromium', () => {
+  let browser: Browser;
+  let s: InProcessServer;
+  let peer: ScriptedPeer;
+  let client: TestClient;
+  let admin: string;
+
+  beforeAll(async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
+    });
+    s = await startInProcess({ 'punch-ms': '50', 'heartbeat-ms': '200', 'peer-timeout-ms': '5000', 'fallback-ms': '300' });
+    admin = await new SignJWT({ apx_admin: true }).setProtectedHeader({ alg: 'HS256' }).setSubject('ops').setExpirationTime('10m').sign(new TextEncoder().encode(TEST_SECRET));
+    const psk = randomBytes(32);
+    peer = await ScriptedPeer.start('ipv4', psk);
+    peer.autoReply = false; // the peer comes up during the test
+    client = new TestClient(s.wsUrl, { hosts: ['127.0.0.1'], port: peer.endpoint.port, key: psk.toString('base64url'), token: await mintToken(TEST_SECRET, 'alice', 600) });
+    await client.waitForStatus('UDP_WAITING');
+  }, 30_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await client?.close();
+    peer?.stop();
+    await s?.close();
+  });
+
+  it('logs in with an admin token and shows the session go from UDP_WAITING to UDP_ESTABLISHED', async () => {
+    const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+    const offsite: string[] = [];
+    await page.route('**/*', (route) => {
+      const url = new URL(route.request().url());
+      if (url.hostname !== '127.0.0.1') {
+        offsite.push(url.href);
+        return route.abort();
+      }
+      return route.continue();
+    });
+    await page.goto(s.url + '/');
+    await page.fill('#token', admin);
+    await page.click('button');
+
+    const id = client.statuses[0]!.session;
+    const row = page.locator(`tr[data-id="${id}"]`);
+    await row.waitFor({ timeout: 10_000 });
+    await row.click();
+    await page.locator('#details[data-state="udp_waiting.ipv4"]').waitFor({ timeout: 10_000 });
+    await page.locator('#diagram svg').waitFor();
+    expect(await activeStates(page)).toEqual(expect.arrayContaining(['session.udp_waiting', 'session.udp_waiting.ipv4']));
+    expect(await row.textContent()).toContain('udp_waiting.ipv4');
+
+    peer.autoReply = true;
+    await page.locator('#details[data-state="udp_established"]').waitFor({ timeout: 10_000 });
+    expect(await row.textContent()).toContain('udp_established');
+    expect(await page.locator('dd[data-field="peer"]').textContent()).toBe(`127.0.0.1:${peer.endpoint.port}`);
+    expect(await page.locator('dd[data-field="rtt"]').textContent()).toMatch(/^\d+(\.\d+)? ms$/);
+    const active = await activeStates(page);
+    expect(active).toEqual(expect.arrayContaining(['session.udp_established', 'session.udp_established.watchdog.alive']));
+    expect(active).not.toContain('session.udp_waiting');
+    expect(offsite).toEqual([]); // nothing from the internet
+
+    client.send(Buffer.from('bytes for the counters'));
+    await page.locator('dd[data-field="bytes in / out"]', { hasText: '22 B' }).waitFor({ timeout: 5000 });
+    if (process.env.AUTOPROX_SCREENSHOT === '1') await page.screenshot({ path: SCREENSHOT });
+    await page.close();
+  });
+
+  it('tells a person whose token is not an admin token why', async () => {
+    const page = await browser.newPage();
+    await page.goto(s.url + '/');
+    await page.fill('#token', await mintToken(TEST_SECRET, 'alice', 600));
+    await page.click('button');
+    await page.locator('#error', { hasText: 'apx_admin' }).waitFor({ timeout: 10_000 });
+    await page.close();
+  });
+});
+
+async function activeStates(page: import('playwright-core').Page): Promise<string[]> {
+  return page.$$eval('#diagram g.active > title', (titles) => titles.map((t) => (t.textContent ?? '').replace(/^cluster /, '')));
+}

@@ -83,10 +83,16 @@ export function parseTtl(text: string): number | null {
   return seconds > 0 && Number.isSafeInteger(seconds) ? seconds : null;
 }
 
-/** Mints an HS256 token for `subject`, valid for `ttlSeconds`. */
-export async function mintToken(secret: string, subject: string, ttlSeconds: number, now = new Date()): Promise<string> {
+/** Mints an HS256 token for `subject`, valid for `ttlSeconds`, with optional autoprox claims. */
+export async function mintToken(
+  secret: string,
+  subject: string,
+  ttlSeconds: number,
+  now = new Date(),
+  claims: Record<string, unknown> = {},
+): Promise<string> {
   const issuedAt = Math.floor(now.getTime() / 1000);
-  return new SignJWT({})
+  return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(subject)
     .setIssuedAt(issuedAt)

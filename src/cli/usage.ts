@@ -22,7 +22,8 @@ export const MAIN_USAGE = `autoprox: WebSocket clients talking peer to peer over
 
 usage:
   autoprox serve [options]                  run the server (autoprox serve --help for options)
-  autoprox token --sub NAME [--ttl 1h]      mint an HS256 client token (needs --jwt-secret or AUTOPROX_JWT_SECRET)
+  autoprox token --sub NAME [--ttl 1h] [--admin] [--max-sessions N] [--targets RULES]
+                                            mint an HS256 client token (needs --jwt-secret or AUTOPROX_JWT_SECRET)
   autoprox keygen                           print a random 32-byte pre-shared key (base64url)
   autoprox connect <ws-url> --host H --port P --key K --token T [--binary]
                                             pipe stdin to a session, peer data to stdout, status to stderr

@@ -154,6 +154,14 @@ describe('autoprox token / keygen / connect', () => {
     expect(run(['token', '--sub', 'x', '--jwt-secret', TEST_SECRET, '--ttl', 'soon']).code).toBe(2);
   });
 
+  it('token --admin --max-sessions --targets puts the autoprox claims in the token', async () => {
+    const r = run(['token', '--sub', 'ops', '--admin', '--max-sessions', '3', '--targets', '10.0.0.0/8,[2001:db8::/32]:40000', '--jwt-secret', TEST_SECRET]);
+    expect(r.code).toBe(0);
+    const claims = JSON.parse(Buffer.from(r.stdout.trim().split('.')[1]!, 'base64url').toString());
+    expect(claims).toMatchObject({ sub: 'ops', apx_admin: true, apx_max_sessions: 3, apx_targets: ['10.0.0.0/8', '[2001:db8::/32]:40000'] });
+    expect(run(['token', '--sub', 'x', '--targets', '10.0.0.0/99', '--jwt-secret', TEST_SECRET])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--targets/) });
+  });
+
   it('accepts a secret that starts with "-" given as --jwt-secret=VALUE', async () => {
     const secret = '-starts-with-a-dash-and-is-long-enough';
     const s = await startServerProcess(['--udp-port', '0', `--jwt-secret=${secret}`]);

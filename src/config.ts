@@ -31,6 +31,7 @@ export interface ServeConfig {
   maxPayload: number;
   logLevel: LogLevel;
   shutdownGraceMs: number;
+  drainDelayMs: number;
   // auth
   jwtPublicKey: string | null;
   jwksUrl: string | null;
@@ -91,6 +92,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: 'max-payload', key: 'maxPayload', kind: 'int', default: 1200, min: 1, max: MAX_APP_PAYLOAD_BYTES, unit: 'bytes', description: 'largest client message (application bytes per datagram)' },
   { flag: 'log-level', key: 'logLevel', kind: 'level', default: 'info', description: `log level: ${LOG_LEVELS.join(', ')}` },
   { flag: 'shutdown-grace-ms', key: 'shutdownGraceMs', kind: 'int', default: 5000, min: 0, max: 600_000, unit: 'ms', description: 'how long SIGTERM/SIGINT wait for sessions to close' },
+  { flag: 'drain-delay-ms', key: 'drainDelayMs', kind: 'int', default: 0, min: 0, max: 3_600_000, unit: 'ms', description: 'on SIGTERM/SIGINT, how long /readyz says draining and new upgrades get 503 while open sessions go on, before they are closed' },
   // auth
   { flag: 'jwt-public-key', key: 'jwtPublicKey', kind: 'string', default: null, unit: 'file', description: 'verify tokens with this public key file instead: PEM or JWK; RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA)' },
   { flag: 'jwks-url', key: 'jwksUrl', kind: 'url', default: null, unit: 'url', description: 'verify tokens with the keys of this JWKS URL instead (cached 10 min; RS256, ES256, EdDSA)' },

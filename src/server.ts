@@ -154,8 +154,11 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     perMessageDeflate: false,
   });
 
+  let draining = false;
   const reserve = (): (() => void) | Refusal => {
-    if (!supervisor.getSnapshot().matches('running')) return new Refusal(503, 'unavailable', 'the server is shutting down');
+    if (draining || !supervisor.getSnapshot().matches('running')) {
+      return new Refusal(503, 'unavailable', 'the server is shutting down', { 'Retry-After': '1' });
+    }
     if (reserved >= config.maxSessions) {
       return new Refusal(503, 'server_full', `this server holds its maximum of ${config.maxSessions} sessions`, {
         'Retry-After': String(FULL_RETRY_S),
@@ -252,6 +255,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     metrics,
     readiness: () => {
       const snapshot = supervisor.getSnapshot();
+      if (draining) return 'draining';
       if (snapshot.matches('running')) return 'ready';
       return snapshot.status === 'active' && !snapshot.matches('draining') ? 'starting' : 'draining';
     },
@@ -313,13 +317,20 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   let closing: Promise<void> | null = null;
   const close = () => {
     closing ??= (async () => {
+      // Draining: /readyz says so and new upgrades get 503, while existing sessions go on for
+      // --drain-delay-ms (load balancers stop sending new clients); then every session closes.
+      draining = true;
+      if (config.drainDelayMs > 0) {
+        log.info({ delayMs: config.drainDelayMs }, 'draining');
+        await new Promise((resolve) => setTimeout(resolve, config.drainDelayMs));
+      }
       clearInterval(pingTimer);
-      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       supervisor.send({ type: 'shutdown' });
       await waitFor(supervisor, (s) => s.status !== 'active', { timeout: config.shutdownGraceMs + 1000 }).catch(() => {});
       supervisor.stop();
       await waitForClosed(wss, WS_CLOSE_WAIT_MS);
       for (const ws of wss.clients) ws.terminate();
+      const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await serverClosed;
       sessionCounter.close();

@@ -38,3 +38,12 @@ export async function eventually(predicate: () => boolean, what: string, timeout
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** Like `eventually`, for a condition that needs IO to check (every 50 ms). */
+export async function eventuallyAsync(predicate: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -10,6 +10,7 @@ import { PacketType } from '../../src/protocol/packet.js';
 import { ScriptedPeer } from '../helpers/scripted-peer.js';
 import { killAllServers, startServerProcess, TEST_SECRET } from '../helpers/server-process.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { eventuallyAsync as eventually } from '../helpers/waiter.js';
 
 /** A graceful stop with live sessions must finish well within this (ms). */
 const STOP_BOUND_MS = 3000;
@@ -53,5 +54,34 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('on %s', (signal) => {
     expect(all).not.toContain(psk.toString('base64url'));
     expect(all).not.toContain(token);
     expect(all).not.toContain(TEST_SECRET);
+  });
+});
+
+describe('draining with --drain-delay-ms', () => {
+  it('says draining on /readyz and refuses new upgrades while open sessions go on, then closes them', async () => {
+    const server = await startServerProcess(['--udp-port', '0', '--jwt-secret', TEST_SECRET, '--punch-ms', '20', '--drain-delay-ms', '1500']);
+    const psk = randomBytes(32);
+    const peer = await ScriptedPeer.start('ipv4', psk);
+    cleanups.push(() => peer.stop());
+    const token = await mintToken(TEST_SECRET, 'drain', 600);
+    const open = () => new TestClient(server.wsUrl, { hosts: ['127.0.0.1'], port: peer.endpoint.port, key: psk.toString('base64url'), token });
+    const c = open();
+    cleanups.push(() => c.close());
+    await c.waitForStatus('UDP_ESTABLISHED');
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+
+    server.proc.kill('SIGTERM');
+    await eventually(async () => (await fetch(`${server.url}/readyz`)).status === 503, 'readyz to say draining');
+    expect(await (await fetch(`${server.url}/readyz`)).json()).toEqual({ status: 'draining' });
+    const late = open();
+    cleanups.push(() => late.close());
+    await expect(late.opened).rejects.toThrow(/503/);
+    // The open session still carries data while draining.
+    c.send(Buffer.from('while draining'));
+    await peer.until(() => peer.dataReceived().some((d) => d.toString() === 'while draining'), 'data while draining');
+    expect(c.status?.status).toBe('UDP_ESTABLISHED');
+
+    expect(await c.waitForStatus('CLOSED', {}, 5000)).toMatchObject({ reason: 'server_shutdown' });
+    expect(await server.exited).toEqual({ code: 0, signal: null });
   });
 });

@@ -5,7 +5,11 @@ import { ConfigError } from './errors.js';
 import { StartError } from './server.js';
 import { parseConnectArgs, runConnect } from './cli/connect.js';
 import { generateKey } from './cli/keygen.js';
-import { serveCommand } from './cli/serve.js';
+import { configFrom, parseServeFlags, serveCommand } from './cli/serve.js';
+import { printableConfig } from './config-file.js';
+import { dockerfile } from './deploy/dockerfile.js';
+import { nginxConfig } from './deploy/nginx.js';
+import { systemdUnit } from './deploy/systemd.js';
 import { tokenCommand } from './cli/token.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, MAIN_USAGE, serveUsage, UsageError } from './cli/usage.js';
 
@@ -35,8 +39,29 @@ async function main(argv: string[]): Promise<number | 'running'> {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGHUP', () => {
+        served.handle.reloadTls().catch((err: unknown) => {
+          process.stderr.write(`autoprox: SIGHUP: the TLS files were not reloaded (the old ones stay): ${(err as Error).message}\n`);
+        });
+      });
       return 'running';
     }
+    case 'config': {
+      const [sub, ...rest] = args;
+      if (sub !== 'print') throw new UsageError('usage: autoprox config print [--config FILE] [serve options]');
+      const config = await configFrom(parseServeFlags(rest), process.env);
+      process.stdout.write(`${JSON.stringify(printableConfig(config), null, 2)}\n`);
+      return EXIT_OK;
+    }
+    case 'nginx':
+      process.stdout.write(nginxConfig());
+      return EXIT_OK;
+    case 'systemd':
+      process.stdout.write(systemdUnit());
+      return EXIT_OK;
+    case 'dockerfile':
+      process.stdout.write(dockerfile());
+      return EXIT_OK;
     case 'token':
       process.stdout.write(`${await tokenCommand(args, process.env)}\n`);
       return EXIT_OK;

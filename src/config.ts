@@ -59,6 +59,11 @@ export interface ServeConfig {
   // observability
   inspect: boolean;
   inspectPort: number;
+  // deployment
+  tlsCert: string | null;
+  tlsKey: string | null;
+  trustProxy: TargetRule[];
+  wsPingMs: number;
 }
 
 type Kind = 'int' | 'string' | 'bool' | 'secret' | 'ipv4' | 'ipv6' | 'level' | 'url' | 'redis' | 'targets';
@@ -120,6 +125,11 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   // observability
   { flag: 'inspect', key: 'inspect', kind: 'bool', default: false, description: 'stream every actor (supervisor, sessions, sockets) to the Stately inspector through a relay on 127.0.0.1:--inspect-port' },
   { flag: 'inspect-port', key: 'inspectPort', kind: 'int', default: 4242, min: 0, max: 65535, description: 'port of the inspector relay (loopback only; 0 = any free port)' },
+  // deployment
+  { flag: 'tls-cert', key: 'tlsCert', kind: 'string', default: null, unit: 'file', description: 'serve https/wss with this certificate chain (PEM); reloaded on SIGHUP' },
+  { flag: 'tls-key', key: 'tlsKey', kind: 'string', default: null, unit: 'file', description: 'the private key (PEM) of --tls-cert; reloaded on SIGHUP' },
+  { flag: 'trust-proxy', key: 'trustProxy', kind: 'targets', default: null, unit: 'CIDRs', description: 'reverse proxies (CIDRs) whose X-Forwarded-For names the client address' },
+  { flag: 'ws-ping-ms', key: 'wsPingMs', kind: 'int', default: 30_000, min: 100, max: 3_600_000, unit: 'ms', description: 'WebSocket ping interval; a client that misses one is dropped (keeps proxies from timing idle sessions out)' },
 ];
 
 export function envName(flag: string): string {
@@ -189,20 +199,33 @@ function parseValue(spec: OptionSpec, raw: string | boolean, source: string): Se
 }
 
 /** Resolves flags and environment into a checked config. Throws ConfigError naming the option. */
-export function resolveConfig(flags: RawFlags, env: NodeJS.ProcessEnv = {}): ServeConfig {
+/** Rule lists whose absence means "none" rather than "not configured". */
+const EMPTY_LIST_KEYS = new Set<keyof ServeConfig>(['denyTargets', 'trustProxy']);
+
+/** Options from a config file (`--config`), keyed by flag name; see config-file.ts. */
+export interface FileValues {
+  path: string;
+  values: RawFlags;
+}
+
+export function resolveConfig(flags: RawFlags, env: NodeJS.ProcessEnv = {}, file: FileValues | null = null): ServeConfig {
   const config: Record<string, unknown> = {};
   const given = new Set<keyof ServeConfig>();
   for (const spec of SERVE_OPTIONS) {
     const flagValue = flags[spec.flag];
     const envValue = env[envName(spec.flag)];
+    const fileValue = file?.values[spec.flag];
     if (flagValue !== undefined) {
       config[spec.key] = parseValue(spec, flagValue, `--${spec.flag}`);
       given.add(spec.key);
     } else if (envValue !== undefined) {
       config[spec.key] = parseValue(spec, envValue, envName(spec.flag));
       given.add(spec.key);
+    } else if (fileValue !== undefined) {
+      config[spec.key] = parseValue(spec, fileValue, `config file ${file!.path}: key "${spec.flag}"`);
+      given.add(spec.key);
     } else {
-      config[spec.key] = spec.kind === 'bool' && spec.invert ? !spec.default : spec.kind === 'targets' && spec.key === 'denyTargets' ? [] : spec.default;
+      config[spec.key] = spec.kind === 'bool' && spec.invert ? !spec.default : EMPTY_LIST_KEYS.has(spec.key) ? [] : spec.default;
     }
   }
   const result = config as unknown as ServeConfig;
@@ -215,6 +238,10 @@ export function resolveConfig(flags: RawFlags, env: NodeJS.ProcessEnv = {}): Ser
   }
   if (result.peerTimeoutMs <= result.punchMs) {
     throw new ConfigError('peer-timeout-ms', `--peer-timeout-ms (${result.peerTimeoutMs}) must be greater than --punch-ms (${result.punchMs})`);
+  }
+  if ((result.tlsCert === null) !== (result.tlsKey === null)) {
+    const missing = result.tlsCert === null ? 'tls-cert' : 'tls-key';
+    throw new ConfigError(missing, `--tls-cert and --tls-key go together: --${missing} is missing`);
   }
   const sources = (['jwt-secret', 'jwt-public-key', 'jwks-url'] as const).filter((flag) => {
     const key = SERVE_OPTIONS.find((o) => o.flag === flag)!.key;

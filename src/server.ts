@@ -3,7 +3,9 @@
  * actor. Every refusal happens before the upgrade, as an HTTP status and a JSON body.
  */
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
@@ -16,6 +18,7 @@ import type { Verifier } from './auth/verifier.js';
 import type { ServeConfig } from './config.js';
 import { Refusal } from './errors.js';
 import { admit, PROXY_PATH, type Admitted } from './http/admission.js';
+import { clientAddress } from './http/client-ip.js';
 import { refuseUpgrade } from './http/respond.js';
 import { createRoutes } from './http/routes.js';
 import { Metrics } from './observe/metrics.js';
@@ -34,8 +37,6 @@ import type { Endpoint, Family } from './net/endpoint.js';
 import { TargetPolicy } from './net/target-policy.js';
 
 export { PROXY_PATH };
-/** WebSocket keepalive: a client that misses a ping for this long is dropped (ms). */
-export const WS_PING_INTERVAL_MS = 30_000;
 /** Messages above this close the WebSocket (1009); up to it, oversized ones get an error frame. */
 export const WS_MIN_FRAME_LIMIT_BYTES = 64 * 1024;
 /** How long close() waits for WebSocket close handshakes after the sessions ended (ms). */
@@ -67,6 +68,8 @@ export interface ServerHandle {
   metrics: Metrics;
   /** Graceful: stop accepting, close every session (CLOSED, 1001, CLOSE to the peer), close sockets. */
   close(): Promise<void>;
+  /** Reads --tls-cert/--tls-key again for new connections (SIGHUP); open sessions are untouched. */
+  reloadTls(): Promise<void>;
 }
 
 export interface ServerDeps {
@@ -82,8 +85,22 @@ export interface ServerDeps {
   inspect?: Observer<InspectionEvent>;
 }
 
+/** The TLS certificate and key files, read now; a StartError names the flag that failed. */
+async function readTls(config: ServeConfig): Promise<{ cert: Buffer; key: Buffer } | null> {
+  if (config.tlsCert === null || config.tlsKey === null) return null;
+  const read = async (path: string, flag: string) => {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      throw new StartError(`--${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  return { cert: await read(config.tlsCert, 'tls-cert'), key: await read(config.tlsKey, 'tls-key') };
+}
+
 export async function startServer(config: ServeConfig, deps: ServerDeps): Promise<ServerHandle> {
   const { log, verifier } = deps;
+  const tls = await readTls(config);
   const redis = deps.redis ?? null;
   const switchboard = new Switchboard<SessionLink>(config.maxPayload);
   const preauth = new PreauthGate(config.udpPreauthPerS);
@@ -223,7 +240,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     pendingUpgrades++;
     let admitted: Admitted | Refusal;
     try {
-      const client = req.socket.remoteAddress ?? 'unknown';
+      const client = clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustProxy);
       admitted = await admit(req, client, randomUUID(), {
         verifier,
         limits,
@@ -270,14 +287,18 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   };
 
   const headersTimeout = deps.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
-  const server: Server = createServer(
-    {
-      headersTimeout,
-      requestTimeout: headersTimeout,
-      connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_MS, headersTimeout),
-    },
-    handleRequest,
-  );
+  const httpOptions = {
+    headersTimeout,
+    requestTimeout: headersTimeout,
+    connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_MS, headersTimeout),
+  };
+  let server: Server | TlsServer;
+  try {
+    server = tls ? createTlsServer({ ...httpOptions, ...tls }, handleRequest) : createServer(httpOptions, handleRequest);
+  } catch (err) {
+    supervisor.stop();
+    throw new StartError(`--tls-cert/--tls-key: ${(err as Error).message}`);
+  }
   server.on('upgrade', (req, socket, head) => {
     handleUpgrade(req, socket, head).catch((err: unknown) => {
       log.error({ err: (err as Error).message }, 'upgrade failed');
@@ -307,7 +328,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
 
   const pingTimer = setInterval(() => {
     for (const link of links.values()) link.ping();
-  }, WS_PING_INTERVAL_MS);
+  }, config.wsPingMs);
   pingTimer.unref();
 
   const address = server.address() as AddressInfo;
@@ -338,7 +359,25 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     return closing;
   };
 
-  return { url: `http://${host}:${address.port}`, udp: { ...ports }, supervisor, switchboard, preauth, links, sessions, metrics, close };
+  const reloadTls = async () => {
+    const fresh = await readTls(config);
+    if (!fresh || !('setSecureContext' in server)) return;
+    (server as TlsServer).setSecureContext(fresh); // throws on a bad pair: the old one stays
+    log.info({ cert: config.tlsCert }, 'tls certificate reloaded');
+  };
+
+  return {
+    url: `${tls ? 'https' : 'http'}://${host}:${address.port}`,
+    udp: { ...ports },
+    supervisor,
+    switchboard,
+    preauth,
+    links,
+    sessions,
+    metrics,
+    close,
+    reloadTls,
+  };
 }
 
 async function waitForClosed(wss: WebSocketServer, timeoutMs: number): Promise<void> {

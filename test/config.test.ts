@@ -53,6 +53,10 @@ const DEFAULTS: ServeConfig = {
   allowSelfTarget: false,
   inspect: false,
   inspectPort: 4242,
+  tlsCert: null,
+  tlsKey: null,
+  trustProxy: [],
+  wsPingMs: 30_000,
 };
 
 describe('resolveConfig: defaults', () => {
@@ -124,6 +128,7 @@ describe('resolveConfig: every option from flag and from environment', () => {
     ['allow-self-target', 'true', { allowSelfTarget: true }],
     ['inspect', '1', { inspect: true }],
     ['inspect-port', '0', { inspectPort: 0 }],
+    ['ws-ping-ms', '500', { wsPingMs: 500 }],
   ];
 
   it.each(cases)('--%s %s', (flag, value, expected) => {
@@ -155,6 +160,17 @@ describe('resolveConfig: every option from flag and from environment', () => {
     expect(err.message).toBe(message);
   });
 
+  it('takes TLS files together only', () => {
+    expect(resolveConfig({ 'tls-cert': '/c.pem', 'tls-key': '/k.pem' }, {})).toMatchObject({ tlsCert: '/c.pem', tlsKey: '/k.pem' });
+    const err = configError({ 'tls-cert': '/c.pem' });
+    expect(err.option).toBe('tls-key');
+    expect(err.message).toBe('--tls-cert and --tls-key go together: --tls-key is missing');
+  });
+
+  it('parses --trust-proxy into rules', () => {
+    expect(resolveConfig({ 'trust-proxy': '127.0.0.1/32,::1' }, {}).trustProxy.map((r) => r.text)).toEqual(['127.0.0.1/32', '::1']);
+  });
+
   it('refuses two ways of verifying tokens at once', () => {
     const err = configError({ 'jwt-secret': 's', 'jwks-url': 'https://a/b' });
     expect(err.option).toBe('jwks-url');
@@ -163,7 +179,7 @@ describe('resolveConfig: every option from flag and from environment', () => {
 
   it('every option in SERVE_OPTIONS is covered above (except no-ipv6 and the target lists)', () => {
     const covered = new Set(cases.map(([flag]) => flag));
-    expect(SERVE_OPTIONS.map((o) => o.flag).filter((f) => !covered.has(f))).toEqual(['no-ipv6', 'allow-targets', 'deny-targets']);
+    expect(SERVE_OPTIONS.map((o) => o.flag).filter((f) => !covered.has(f))).toEqual(['no-ipv6', 'allow-targets', 'deny-targets', 'tls-cert', 'tls-key', 'trust-proxy']);
   });
 
   it('whole numbers may carry surrounding spaces and leading zeros', () => {

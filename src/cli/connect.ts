@@ -1,9 +1,11 @@
 /**
- * `autoprox connect <ws-url> --host H --port P --key K --token T [--binary]`: a small client.
+ * `autoprox connect <ws-url> --host H --port P --key K --token T [--ca FILE] [--binary]`: a small client.
  * stdin -> session (one message per line, or raw chunks with --binary); peer data -> stdout;
  * status and error frames -> stderr as JSON lines. Exits when the session closes.
  */
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { rootCertificates } from 'node:tls';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { UsageError } from './usage.js';
@@ -15,6 +17,8 @@ export interface ConnectOptions {
   url: URL;
   token: string;
   binary: boolean;
+  /** PEM of a private CA to trust for wss:// (added to, not replacing, the system's CAs). */
+  ca: Buffer | null;
 }
 
 export function parseConnectArgs(args: string[], env: NodeJS.ProcessEnv): ConnectOptions {
@@ -27,6 +31,7 @@ export function parseConnectArgs(args: string[], env: NodeJS.ProcessEnv): Connec
         port: { type: 'string' },
         key: { type: 'string' },
         token: { type: 'string' },
+        ca: { type: 'string' },
         binary: { type: 'boolean', default: false },
       },
       strict: true,
@@ -52,13 +57,24 @@ export function parseConnectArgs(args: string[], env: NodeJS.ProcessEnv): Connec
   for (const host of values.host) url.searchParams.append('host', host);
   url.searchParams.set('port', values.port);
   url.searchParams.set('key', values.key);
-  return { url, token, binary: values.binary ?? false };
+  let ca: Buffer | null = null;
+  if (values.ca !== undefined) {
+    try {
+      ca = readFileSync(values.ca);
+    } catch (err) {
+      throw new UsageError(`connect: --ca: cannot read ${values.ca}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  return { url, token, binary: values.binary ?? false, ca };
 }
 
 /** Runs the client; resolves with the process exit code. */
 export function runConnect(options: ConnectOptions, io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(options.url, { headers: { Authorization: `Bearer ${options.token}` } });
+    const ws = new WebSocket(options.url, {
+      headers: { Authorization: `Bearer ${options.token}` },
+      ...(options.ca ? { ca: [...rootCertificates, options.ca.toString()] } : {}),
+    });
     let finished = false;
     const finish = (code: number) => {
       if (finished) return;

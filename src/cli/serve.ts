@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { mintToken } from '../auth/token.js';
 import { hs256Verifier, loadVerifier } from '../auth/verifier.js';
+import { loadConfigFile } from '../config-file.js';
 import { connectRedis } from '../limits/redis.js';
 import { startInspector } from '../observe/inspector.js';
 import { resolveConfig, SERVE_OPTIONS, type ServeConfig } from '../config.js';
@@ -23,7 +24,7 @@ export function parseServeFlags(args: string[]): Record<string, string | boolean
     SERVE_OPTIONS.map((o) => [o.flag, { type: o.kind === 'bool' ? ('boolean' as const) : ('string' as const) }]),
   );
   try {
-    const { values } = parseArgs({ args, options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: false });
+    const { values } = parseArgs({ args, options: { ...options, config: { type: 'string' }, help: { type: 'boolean' } }, strict: true, allowPositionals: false });
     return values;
   } catch (err) {
     throw new UsageError(`serve: ${(err as Error).message}\n\n${serveUsage()}`);
@@ -38,13 +39,20 @@ function selfCommand(): string {
 }
 
 function wsUrl(httpUrl: string): string {
-  return httpUrl.replace(/^http/, 'ws') + PROXY_PATH;
+  return httpUrl.replace(/^http(s?)/, 'ws$1') + PROXY_PATH;
+}
+
+/** Flags, environment and `--config FILE` (or AUTOPROX_CONFIG), in that order of precedence. */
+export async function configFrom(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<ServeConfig> {
+  const path = (flags.config as string | undefined) ?? env.AUTOPROX_CONFIG;
+  const file = path ? await loadConfigFile(path) : null;
+  return resolveConfig(flags, env, file);
 }
 
 export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Promise<{ config: ServeConfig; handle: ServerHandle } | 'help'> {
   const flags = parseServeFlags(args);
   if (flags.help) return 'help';
-  const config = resolveConfig(flags, env);
+  const config = await configFrom(flags, env);
   const log = createLogger(config.logLevel);
   const configured = await loadVerifier(config);
   // The embedded default: a random secret for this run, and a token printed to try it with.

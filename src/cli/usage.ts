@@ -15,7 +15,12 @@ export function serveUsage(): string {
     const def = o.default === null ? '' : ` (default ${o.default})`;
     return `  ${flag.padEnd(32)} ${o.description}${def}; env ${envName(o.flag)}`;
   });
-  return ['usage: autoprox serve [options]', '', ...lines].join('\n');
+  return [
+    'usage: autoprox serve [--config FILE] [options]',
+    '',
+    `  ${'--config <file>'.padEnd(32)} options from a JSON or YAML file keyed by flag name; env AUTOPROX_CONFIG (flag > env > file > default)`,
+    ...lines,
+  ].join('\n');
 }
 
 export const MAIN_USAGE = `autoprox: WebSocket clients talking peer to peer over hole-punched, encrypted UDP
@@ -24,8 +29,11 @@ usage:
   autoprox serve [options]                  run the server (autoprox serve --help for options)
   autoprox token --sub NAME [--ttl 1h] [--admin] [--max-sessions N] [--targets RULES]
                                             mint an HS256 client token (needs --jwt-secret or AUTOPROX_JWT_SECRET)
+  autoprox config print [--config FILE] [serve options]
+                                            the effective configuration (flag > env > file > default), secrets masked
+  autoprox nginx | systemd | dockerfile     print a deployment template (see README, Deployment)
   autoprox keygen                           print a random 32-byte pre-shared key (base64url)
-  autoprox connect <ws-url> --host H --port P --key K --token T [--binary]
+  autoprox connect <ws-url> --host H --port P --key K --token T [--ca FILE] [--binary]
                                             pipe stdin to a session, peer data to stdout, status to stderr
   autoprox --version
 `;

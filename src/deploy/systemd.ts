@@ -1,0 +1,71 @@
+/**
+ * `autoprox systemd`: a hardened systemd unit. Secrets come from an environment file readable
+ * by root only; the config file holds the rest. Stop is SIGTERM, with time to drain.
+ */
+export interface SystemdOptions {
+  /** Where the package is installed (holds dist/ and package.json). */
+  installDir: string;
+  configFile: string;
+  environmentFile: string;
+  /** Must exceed --drain-delay-ms + --shutdown-grace-ms (s). */
+  stopTimeoutS: number;
+}
+
+export const SYSTEMD_DEFAULTS: SystemdOptions = {
+  installDir: '/opt/autoprox',
+  configFile: '/etc/autoprox/autoprox.yaml',
+  environmentFile: '/etc/autoprox/secrets.env',
+  stopTimeoutS: 30,
+};
+
+export function systemdUnit(options: Partial<SystemdOptions> = {}): string {
+  const o = { ...SYSTEMD_DEFAULTS, ...options };
+  return `# /etc/systemd/system/autoprox.service
+[Unit]
+Description=autoprox: WebSocket clients peer to peer over hole-punched, encrypted UDP
+Documentation=file://${o.installDir}/README.md
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+ExecStart=/usr/bin/node ${o.installDir}/dist/src/cli.js serve --config ${o.configFile}
+# AUTOPROX_JWT_SECRET=... (and AUTOPROX_REDIS_URL with a password): keep secrets out of the config file.
+EnvironmentFile=${o.environmentFile}
+ExecReload=/bin/kill -HUP $MAINPID
+KillSignal=SIGTERM
+TimeoutStopSec=${o.stopTimeoutS}
+Restart=on-failure
+RestartSec=2
+LimitNOFILE=65536
+
+# Hardening: no user account, no privileges, a read-only system, nothing else to see.
+DynamicUser=yes
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+ProtectProc=invisible
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+CapabilityBoundingSet=
+AmbientCapabilities=
+UMask=0077
+# V8 compiles code at run time: MemoryDenyWriteExecute=yes would stop Node.
+
+[Install]
+WantedBy=multi-user.target
+`;
+}

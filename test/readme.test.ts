@@ -18,3 +18,21 @@ describe('README', () => {
     expect(readFileSync(new URL('../.ci/run', import.meta.url), 'utf8')).toContain('npm test');
   });
 });
+
+describe('README deployment templates', () => {
+  it.each([
+    ['nginx', () => import('../src/deploy/nginx.js').then((m) => m.nginxConfig())],
+    ['systemd', () => import('../src/deploy/systemd.js').then((m) => m.systemdUnit())],
+    ['dockerfile', () => import('../src/deploy/dockerfile.js').then((m) => m.dockerfile())],
+  ])('shows exactly what `autoprox %s` prints', async (_, render) => {
+    expect(readme).toContain(await render());
+  });
+
+  it('the systemd unit is hardened and stops with SIGTERM', async () => {
+    const { systemdUnit } = await import('../src/deploy/systemd.js');
+    const unit = systemdUnit();
+    for (const option of ['DynamicUser=yes', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'CapabilityBoundingSet=', 'KillSignal=SIGTERM']) {
+      expect(unit).toContain(option);
+    }
+  });
+});

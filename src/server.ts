@@ -7,9 +7,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { createActor, waitFor, type Actor } from 'xstate';
+import { createActor, fromPromise, waitFor, type Actor } from 'xstate';
 import { sessionMachine } from '../machines/session.machine.js';
 import { supervisorMachine } from '../machines/supervisor.machine.js';
+import type { ResolvedTargets, ResolveInput } from '../machines/types.js';
 import { authenticate, extractToken, type Verifier } from './auth/token.js';
 import type { ServeConfig } from './config.js';
 import { Refusal } from './errors.js';
@@ -48,15 +49,25 @@ export interface ServerHandle {
 export interface ServerDeps {
   log: Logger;
   verifier: Verifier;
+  /**
+   * Turns a client's `host` parameters into candidates. Default: the system resolver
+   * (`resolveTargets` with getaddrinfo). Tests inject slow or failing resolvers here.
+   */
+  resolveTargets?: (input: ResolveInput) => Promise<ResolvedTargets>;
 }
 
-export async function startServer(config: ServeConfig, { log, verifier }: ServerDeps): Promise<ServerHandle> {
+export async function startServer(config: ServeConfig, { log, verifier, resolveTargets }: ServerDeps): Promise<ServerHandle> {
   const switchboard = new Switchboard<SessionLink>(config.maxPayload);
   const machine = supervisorMachine.provide({
     actors: {
       udpSocket: createUdpSocketActor(switchboard, log),
       session: sessionMachine.provide({
-        actors: { bridge: createBridgeActor(switchboard), resolveTargets: createResolveTargetsActor() },
+        actors: {
+          bridge: createBridgeActor(switchboard),
+          resolveTargets: resolveTargets
+            ? fromPromise<ResolvedTargets, ResolveInput>(({ input }) => resolveTargets(input))
+            : createResolveTargetsActor(),
+        },
       }),
     },
   });

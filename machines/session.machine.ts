@@ -266,6 +266,9 @@ export const sessionMachine = setup({
   on: {
     'ws.closed': { target: '.closed', actions: { type: 'setClose', params: { reason: 'client_closed' } } },
     'server.shutdown': { target: '.closed', actions: { type: 'setClose', params: { reason: 'server_shutdown' } } },
+    // Whatever the state when a peer session says CLOSE (resolving, waiting, established with
+    // another peer session), it is never adopted again: a late heartbeat of it must not be.
+    'peer.close': { actions: { type: 'retire', params: ({ event }) => event.peerSalt } },
   },
   states: {
     connected: {
@@ -311,11 +314,6 @@ export const sessionMachine = setup({
           guard: 'punchTimeoutEnabled',
           target: 'closed',
           actions: { type: 'setClose', params: { reason: 'punch_timeout' } },
-        },
-      },
-      on: {
-        'peer.close': {
-          actions: { type: 'retire', params: ({ event }) => event.peerSalt },
         },
       },
       states: {

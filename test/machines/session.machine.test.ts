@@ -140,6 +140,29 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
   });
 
+  it('a peer session that says CLOSE while the session is established with another one is never adopted either', async () => {
+    const s = startSession();
+    await settle();
+    s.heartbeat(V6, { salt: 'aaaaaaaaaaaaaaaa', echoesUs: false }); // heard, not adopted
+    s.heartbeat(V6, { salt: 'bbbbbbbbbbbbbbbb' }); // adopted
+    s.actor.send({ type: 'peer.close', peerSalt: 'aaaaaaaaaaaaaaaa' }); // not the peer: stay established
+    expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
+    s.advance(5000); // the peer goes silent
+    expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
+    s.heartbeat(V6, { salt: 'aaaaaaaaaaaaaaaa' }); // a late heartbeat of the closed session, echoing us
+    expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
+  });
+
+  it('a peer session that says CLOSE while the session is resolving is never adopted', async () => {
+    const s = startSession();
+    s.heartbeat(V6, { salt: 'aaaaaaaaaaaaaaaa', echoesUs: false }); // the peer was quicker than our DNS
+    s.actor.send({ type: 'peer.close', peerSalt: 'aaaaaaaaaaaaaaaa' });
+    expect(s.state()).toBe('connected');
+    await settle();
+    s.heartbeat(V6, { salt: 'aaaaaaaaaaaaaaaa' });
+    expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
+  });
+
   it('closes with punch_timeout (code 4000) when no proof comes within the punch timeout', async () => {
     const s = startSession({ timing: { punchTimeoutMs: 10_000 } });
     await settle();

@@ -50,6 +50,22 @@ export class Contract {
   #lostBecause: WaitReason | null = null;
 
   /** The family punched first: "IPv6 first, falling back to IPv4" (IPv4 when there is no IPv6 candidate). */
+  /** An independent copy, to follow two continuations of one history. */
+  clone(): Contract {
+    const copy = new Contract();
+    copy.leaf = this.leaf;
+    copy.frames.splice(0, copy.frames.length, ...this.frames);
+    copy.closeCode = this.closeCode;
+    copy.peer = this.peer;
+    copy.lastPath = this.lastPath;
+    for (const s of this.sources) copy.sources.add(s);
+    copy.candidates = this.candidates;
+    for (const s of this.#heard) copy.#heard.add(s);
+    for (const s of this.#closed) copy.#closed.add(s);
+    copy.#lostBecause = this.#lostBecause;
+    return copy;
+  }
+
   get firstFamily(): Family {
     return this.candidates.includes('ipv6') ? 'ipv6' : 'ipv4';
   }
@@ -96,15 +112,10 @@ export class Contract {
         this.#close('server_shutdown', true);
         return out;
       case 'peer.close': {
+        // "A peer session that said CLOSE is never adopted again", whenever it says it.
         const { peerSalt } = event as { peerSalt: string };
-        if (this.leaf === 'udp_established') {
-          if (this.peer?.salt === peerSalt) {
-            this.#closed.add(peerSalt);
-            this.#lose('peer_closed');
-          }
-        } else {
-          this.#closed.add(peerSalt);
-        }
+        this.#closed.add(peerSalt);
+        if (this.leaf === 'udp_established' && this.peer?.salt === peerSalt) this.#lose('peer_closed');
         return out;
       }
       case 'peer.heartbeat': {
@@ -113,6 +124,7 @@ export class Contract {
         const firstHeard = !this.#heard.has(hb.peerSalt);
         this.#heard.add(hb.peerSalt);
         this.sources.add(from);
+        if (this.leaf === 'connected') return out; // no candidates yet: nothing to punch, nothing proven
         if (this.leaf === 'udp_established') {
           if (this.peer?.salt === hb.peerSalt && this.peer.at !== from) {
             this.peer = { salt: hb.peerSalt, at: from };

@@ -45,6 +45,7 @@ export function checkCoverage(plan: Plan, coverage: Coverage, machine: AnyStateM
   const lines = [
     'session statechart: model-based coverage',
     `  paths: ${g.shortest} shortest (getShortestPaths) + ${g.extended} one-step extensions + ${g.simple} simple (getSimplePaths) generated;` +
+      ` all checked against the contract in memory (${plan.violations.length} broke it);` +
       ` ${g.infeasible} too tight for real time; ${plan.selected.length} selected to cover all ${plan.universe.size} items;` +
       ` ${coverage.passed}/${coverage.replayed} replayed on a real server and passed`,
     `  state nodes on the real server: ${nodes.length - realMissing.nodes.length}/${nodes.length}` +

@@ -1,11 +1,14 @@
 /**
- * Path generation and selection. The session machine is traversed with `getShortestPaths`
- * (fine abstraction: a path to every abstract state, each extended by every event that can happen
- * there, so self-loops and guarded no-target transitions are covered too) and `getSimplePaths`
- * (coarse abstraction: long journeys through the statechart). Replaying all of them would take
- * minutes, so a weighted greedy set cover keeps the cheapest set of paths that still covers
- * every item the generated paths cover: every transition, every event variant in every state,
- * every kind of state (with its candidates and reason).
+ * Path generation, the contract check in memory, and selection for replay.
+ *
+ * The session machine is traversed with `getShortestPaths` (fine abstraction: a path to every
+ * abstract state, each extended by every event that can happen there, so self-loops and guarded
+ * no-target transitions are taken too) and `getSimplePaths` (coarse abstraction: long journeys).
+ * Every generated path is checked in memory against the contract oracle (contract.ts): where
+ * the machine goes, and the status frames it sends. Replaying them all on real servers would take
+ * minutes, so a weighted greedy set cover keeps the cheapest set of paths that still covers every
+ * item the generated paths cover: every transition, every event variant in every state, every
+ * kind of state (with its candidates and reason).
  */
 import type { EventObject } from 'xstate';
 import { getShortestPaths, getSimplePaths, type StatePath } from 'xstate/graph';
@@ -13,20 +16,29 @@ import { punchTargets } from '../../machines/session.machine.js';
 import type { PeerHeartbeatEvent } from '../../machines/types.js';
 import {
   candidateFamilies,
+  ENDPOINT_NAMES,
   eventLabel,
   eventsOf,
   leafOf,
   MODEL_INPUT,
+  MODEL_ENDPOINTS,
   modelMachine,
   parseDelay,
   serializeCoarse,
   serializeFine,
   TIMING,
+  traversedMachine,
   variantOf,
   type ModelEvent,
   type ModelSnapshot,
 } from './session-model.js';
+import { isDeepStrictEqual } from 'node:util';
+import type { BridgeCommand } from '../../machines/types.js';
+import { formatEndpoint } from '../../src/net/endpoint.js';
+import { Contract, type ExpectedFrame } from './contract.js';
 import { transitionKey, transitionsTaken, type TransitionLike } from './transitions.js';
+
+type Step = { taken: TransitionLike[]; nodes: Set<string>; sent: EventObject[] };
 
 export type ModelPath = StatePath<ModelSnapshot, ModelEvent>;
 
@@ -37,15 +49,21 @@ export interface PlannedPath {
   items: Set<string>;
   /** State node ids the path visits (microsteps included). */
   nodes: Set<string>;
-  /** Estimated replay time (ms). */
-  costMs: number;
+  /** Estimated replay time (ms), or null when real time cannot follow the path. */
+  costMs: number | null;
+  /** The contract oracle after the path (kept for shortest paths, which get extended). */
+  contract: Contract | null;
+  /** The first step where the machine breaks the contract, or null. */
+  violation: string | null;
 }
 
 export interface Plan {
   generated: { shortest: number; extended: number; simple: number; infeasible: number };
   /** Every item some generated path covers. */
   universe: Set<string>;
-  selected: PlannedPath[];
+  selected: Array<PlannedPath & { costMs: number }>;
+  /** Generated paths (all, replayable or not) on which the machine breaks the contract. */
+  violations: Array<{ path: string; violation: string }>;
 }
 
 /** Fixed cost of one replay: a server, a peer, a WebSocket, the final checks (ms, estimate). */
@@ -78,12 +96,7 @@ interface StepFacts {
   nodes: Set<string>;
 }
 
-function stepFacts(
-  prev: ModelSnapshot,
-  event: ModelEvent,
-  next: ModelSnapshot,
-  step: { taken: TransitionLike[]; nodes: Set<string> } = transitionsTaken(modelMachine, prev, event),
-): StepFacts {
+function stepFacts(prev: ModelSnapshot, event: ModelEvent, next: ModelSnapshot, step: Step): StepFacts {
   return {
     items: [
       ...step.taken.map((t) => `transition: ${transitionKey(t)}`),
@@ -164,86 +177,160 @@ export function concretize(path: ModelPath, serialize: (s: ModelSnapshot) => str
   return { state, steps, weight: path.weight };
 }
 
-/** Items, nodes and cost of a path; an extension of `prefix` by one step reuses what is known of it. */
-function plan(
-  origin: PlannedPath['origin'],
-  path: ModelPath | null,
-  prefix?: { planned: PlannedPath; last: { taken: TransitionLike[]; nodes: Set<string> } },
-): PlannedPath | null {
-  if (!path) return null;
-  const costMs = estimateCost(path);
-  if (costMs === null) return null;
-  const items = new Set<string>(prefix?.planned.items ?? [`state: ${stateClass(path.steps[0]!.state)}`]);
-  const nodes = new Set<string>(prefix?.planned.nodes ?? path.steps[0]!.state._nodes.map((n) => n.id));
-  for (let i = prefix ? path.steps.length - 1 : 1; i < path.steps.length; i++) {
-    const facts = stepFacts(path.steps[i - 1]!.state, path.steps[i]!.event, path.steps[i]!.state, prefix?.last);
-    for (const item of facts.items) items.add(item);
-    for (const n of facts.nodes) nodes.add(n);
-  }
-  return { origin, path, items, nodes, costMs };
+/** A status frame the machine sent its bridge, in the terms of the contract. */
+function contractFrame(command: BridgeCommand): ExpectedFrame | null {
+  if (command.type !== 'status') return null;
+  const f = command.frame;
+  const out: ExpectedFrame = { status: f.status };
+  if (f.family) out.family = f.family;
+  if (f.peer) out.peer = ENDPOINT_NAMES.find((n) => formatEndpoint(MODEL_ENDPOINTS[n]) === f.peer) ?? (f.peer as never);
+  if (f.reason) out.reason = f.reason;
+  return out;
 }
 
-/** Weighted greedy set cover: most new items per estimated millisecond first. */
-function cover(candidates: PlannedPath[], universe: Set<string>): PlannedPath[] {
-  const uncovered = new Set(universe);
-  const selected: PlannedPath[] = [];
-  while (uncovered.size > 0) {
-    let best: PlannedPath | null = null;
-    let bestScore = 0;
-    for (const c of candidates) {
-      let gain = 0;
-      for (const item of c.items) if (uncovered.has(item)) gain++;
-      const score = gain / c.costMs;
-      if (score > bestScore) {
-        best = c;
-        bestScore = score;
-      }
+/** Moves `contract` by one step and says how the machine's step breaks it, if it does. */
+function checkStep(contract: Contract, event: ModelEvent, next: ModelSnapshot, step: Step): string | null {
+  const before = contract.frames.length;
+  contract.step(event);
+  if (leafOf(next) !== contract.leaf) return `${eventLabel(event)} leads to ${leafOf(next)}; the contract says ${contract.leaf}`;
+  if (event.type === 'ws.closed') return null; // the client closed: it sees no more frames
+  const frames = step.sent.map((c) => contractFrame(c as BridgeCommand)).filter((f) => f !== null);
+  const expected = contract.frames.slice(before);
+  if (!isDeepStrictEqual(frames, expected)) {
+    return `${eventLabel(event)} sends ${JSON.stringify(frames)}; the contract says ${JSON.stringify(expected)}`;
+  }
+  return null;
+}
+
+/**
+ * Items, nodes, cost and contract check of a path; an extension of `prefix` by one step reuses
+ * what is known of the prefix.
+ */
+function plan(origin: PlannedPath['origin'], path: ModelPath, prefix?: { planned: PlannedPath; last: Step }): PlannedPath {
+  const items = new Set<string>(prefix?.planned.items ?? [`state: ${stateClass(path.steps[0]!.state)}`]);
+  const nodes = new Set<string>(prefix?.planned.nodes ?? path.steps[0]!.state._nodes.map((n) => n.id));
+  const contract = prefix ? prefix.planned.contract!.clone() : new Contract();
+  let violation = prefix?.planned.violation ?? null;
+  for (let i = prefix ? path.steps.length - 1 : 1; i < path.steps.length; i++) {
+    const prev = path.steps[i - 1]!.state;
+    const { event, state: next } = path.steps[i]!;
+    const step = prefix?.last ?? transitionsTaken<ModelSnapshot>(modelMachine, prev, event);
+    const facts = stepFacts(prev, event, next, step);
+    for (const item of facts.items) items.add(item);
+    for (const n of facts.nodes) nodes.add(n);
+    if (!violation) {
+      const broken = checkStep(contract, event, next, step);
+      if (broken) violation = `step ${i}: ${broken}`;
     }
-    if (!best) break;
-    selected.push(best);
-    for (const item of best.items) uncovered.delete(item);
+  }
+  return { origin, path, items, nodes, costMs: estimateCost(path), contract: origin === 'shortest' ? contract : null, violation };
+}
+
+/**
+ * Weighted greedy set cover: most new items per estimated millisecond first. Paths with the same
+ * items compete only by cost; scores only fall as items get covered, so a candidate whose
+ * recomputed score still beats the next best stored one is the best (lazy greedy).
+ */
+function cover<P extends PlannedPath & { costMs: number }>(candidates: P[], universe: Set<string>): P[] {
+  const cheapest = new Map<string, P>();
+  for (const c of candidates) {
+    const key = [...c.items].sort().join('\n');
+    const known = cheapest.get(key);
+    if (!known || c.costMs < known.costMs) cheapest.set(key, c);
+  }
+  const uncovered = new Set(universe);
+  const gain = (c: P) => {
+    let n = 0;
+    for (const i of c.items) if (uncovered.has(i)) n++;
+    return n / c.costMs;
+  };
+  // A binary max-heap of candidates by their (possibly stale) score.
+  const heap = [...cheapest.values()].map((c) => ({ c, score: gain(c) }));
+  const above = (i: number, j: number) => heap[i]!.score > heap[j]!.score;
+  const swap = (i: number, j: number) => ([heap[i], heap[j]] = [heap[j]!, heap[i]!]);
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && above(l, m)) m = l;
+      if (r < heap.length && above(r, m)) m = r;
+      if (m === i) return;
+      swap(i, m);
+      i = m;
+    }
+  };
+  for (let i = Math.floor(heap.length / 2); i >= 0; i--) down(i);
+  const pop = () => {
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      down(0);
+    }
+    return top;
+  };
+  const selected: P[] = [];
+  while (uncovered.size > 0 && heap.length > 0) {
+    const top = heap[0]!;
+    top.score = gain(top.c);
+    if (top.score <= 0) {
+      pop();
+      continue;
+    }
+    down(0);
+    if (heap[0] !== top) continue; // a stale score was in the way: try the new top
+    pop();
+    selected.push(top.c);
+    for (const item of top.c.items) uncovered.delete(item);
   }
   return selected;
 }
 
 export function planPaths(): Plan {
   const events = eventsOf as unknown as (s: ModelSnapshot) => ModelEvent[];
-  const shortest = getShortestPaths(modelMachine, {
+  const shortest = getShortestPaths(traversedMachine, {
     input: MODEL_INPUT,
     events: events as never,
     serializeState: serializeFine as never,
   }) as unknown as ModelPath[];
-  const simple = getSimplePaths(modelMachine, {
+  const simple = getSimplePaths(traversedMachine, {
     input: MODEL_INPUT,
     events: ((s: ModelSnapshot) => eventsOf(s, { coarse: true })) as never,
     serializeState: serializeCoarse as never,
   }) as unknown as ModelPath[];
 
-  const candidates: PlannedPath[] = [];
-  let infeasible = 0;
+  const all: PlannedPath[] = [];
   let extended = 0;
-  const add = (p: PlannedPath | null) => {
-    if (p) candidates.push(p);
-    else infeasible++;
-  };
   for (const generated of shortest) {
     const path = concretize(generated, serializeFine)!;
     const planned = plan('shortest', path);
-    add(planned);
+    all.push(planned);
     for (const event of eventsOf(path.state)) {
       const last = transitionsTaken<ModelSnapshot>(modelMachine, path.state, event);
       serializeFine(last.next, event, path.state); // ages the new snapshot
       extended++;
       const longer = { state: last.next, steps: [...path.steps, { event, state: last.next }], weight: path.weight + 1 };
-      add(planned ? plan('shortest+1', longer, { planned, last }) : null);
+      all.push(plan('shortest+1', longer, { planned, last }));
     }
+    planned.contract = null; // no longer needed
   }
-  for (const path of simple) add(plan('simple', concretize(path, serializeCoarse)));
+  for (const generated of simple) {
+    const path = concretize(generated, serializeCoarse);
+    if (path) all.push(plan('simple', path));
+  }
 
+  const replayable = all.filter((p): p is PlannedPath & { costMs: number } => p.costMs !== null);
   const universe = new Set<string>();
-  for (const c of candidates) for (const item of c.items) universe.add(item);
-  const selected = cover(candidates, universe).sort((a, b) => b.costMs - a.costMs);
-  return { generated: { shortest: shortest.length, extended, simple: simple.length, infeasible }, universe, selected };
+  for (const c of replayable) for (const item of c.items) universe.add(item);
+  const selected = cover(replayable, universe).sort((a, b) => b.costMs - a.costMs);
+  const violations = all.filter((p) => p.violation).map((p) => ({ path: describePath(p.path), violation: p.violation! }));
+  return {
+    generated: { shortest: shortest.length, extended, simple: simple.length, infeasible: all.length - replayable.length },
+    universe,
+    selected,
+    violations,
+  };
 }
 
 /** `resolved dual -> heartbeat S1 from home6, fresh echo -> ...` */

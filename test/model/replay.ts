@@ -189,8 +189,8 @@ class Replay {
 
   async run(): Promise<void> {
     const steps = this.#path.steps;
-    const first = steps[1]?.event;
-    const resolution: Resolution = (first && resolutionOf(first)) || 'dual';
+    // The client names the host whose resolution the path takes (any, if it never resolves).
+    const resolution: Resolution = steps.map((s) => resolutionOf(s.event)).find((r) => r !== null) ?? 'dual';
     this.#peer = await ModelPeer.start(randomBytes(32));
     const psk = this.#peer.psk;
     this.#server = await startServer(

@@ -45,6 +45,23 @@ export const modelMachine = sessionMachine.provide({
 
 export type ModelSnapshot = SnapshotFrom<typeof modelMachine>;
 
+/**
+ * What the graph traversal runs: the real machine, except that a step that changes nothing still
+ * yields a new snapshot object, because the model keeps a little history per snapshot object
+ * (see `History`) and an ignored event is part of that history (a CLOSE the machine did not
+ * act upon is still a CLOSE).
+ */
+export const traversedMachine: typeof modelMachine = Object.create(modelMachine, {
+  transition: {
+    value: (snapshot: ModelSnapshot, event: EventObject, scope: unknown) => distinct(snapshot, modelMachine.transition(snapshot, event as never, scope as never)),
+  },
+});
+
+/** `next`, or a copy of it when it is `prev` itself. */
+export function distinct(prev: ModelSnapshot, next: ModelSnapshot): ModelSnapshot {
+  return next === prev ? { ...next } : next;
+}
+
 export const MODEL_INPUT: SessionInput = {
   id: 'model',
   hosts: ['dual.test'],
@@ -179,24 +196,57 @@ export function resolutionOf(event: ModelEvent): Resolution | null {
 // ---- abstraction ----
 
 /**
- * Model age of a snapshot (ms of timers that fired on the way to it), capped. Kept beside the
- * snapshots (they are immutable objects) and filled in by `serializeState`, which the traversal
- * calls with each new snapshot and the one it came from.
+ * What a snapshot's history adds to its context, kept beside the snapshots (immutable objects)
+ * and filled in by `serializeState`, which the traversal calls with each new snapshot and the one
+ * it came from:
+ * - age: model time of the timers that fired on the way (capped), for stale echoes;
+ * - known: the peer sessions that sent a heartbeat so far. The server holds keys for them, so
+ *   their CLOSE reaches the machine (the context only remembers the latest voice);
+ * - closed: the peer sessions that sent CLOSE so far, which the contract says are never adopted
+ *   again (whatever the machine remembers: that is what the contract check verifies).
  */
-const ages = new WeakMap<object, number>();
+interface History {
+  ageMs: number;
+  known: string[];
+  closed: string[];
+}
+const histories = new WeakMap<object, History>();
 const OLD_MS = TIMING.peerTimeoutMs;
 
-export function ageOf(snapshot: ModelSnapshot): number {
-  return ages.get(snapshot) ?? 0;
+const NO_HISTORY: History = { ageMs: 0, known: [], closed: [] };
+
+function historyOf(snapshot: ModelSnapshot): History {
+  return histories.get(snapshot) ?? NO_HISTORY;
 }
 
 /** Old enough that a peer can echo one of our heartbeats older than the peer timeout. */
 export function isOld(snapshot: ModelSnapshot): boolean {
-  return ageOf(snapshot) >= OLD_MS;
+  return historyOf(snapshot).ageMs >= OLD_MS;
 }
 
-function recordAge(snapshot: ModelSnapshot, event: EventObject | undefined, prev: ModelSnapshot | undefined): void {
-  if (!ages.has(snapshot)) ages.set(snapshot, Math.min(OLD_MS, (prev ? ageOf(prev) : 0) + timeOf(event)));
+/** Peer sessions whose heartbeats the server has taken: it can open their CLOSE. */
+export function knownSalts(snapshot: ModelSnapshot): string[] {
+  return historyOf(snapshot).known;
+}
+
+/** Peer sessions that said CLOSE on the way to this snapshot. */
+export function closedSalts(snapshot: ModelSnapshot): string[] {
+  return historyOf(snapshot).closed;
+}
+
+function withSalt(salts: string[], salt: string | null): string[] {
+  return salt && !salts.includes(salt) ? [...salts, salt].sort() : salts;
+}
+
+function recordHistory(snapshot: ModelSnapshot, event: EventObject | undefined, prev: ModelSnapshot | undefined): void {
+  if (histories.has(snapshot)) return;
+  const before = prev ? historyOf(prev) : NO_HISTORY;
+  const salt = (event as { peerSalt?: string } | undefined)?.peerSalt ?? null;
+  histories.set(snapshot, {
+    ageMs: Math.min(OLD_MS, before.ageMs + timeOf(event)),
+    known: event?.type === 'peer.heartbeat' ? withSalt(before.known, salt) : before.known,
+    closed: event?.type === 'peer.close' ? withSalt(before.closed, salt) : before.closed,
+  });
 }
 
 export function candidateFamilies(snapshot: ModelSnapshot): Family[] {
@@ -209,7 +259,7 @@ export function candidateFamilies(snapshot: ModelSnapshot): Family[] {
  * (they only add punch targets: the replay checks them from the real snapshot of each path).
  */
 export function serializeFine(snapshot: ModelSnapshot, event?: EventObject, prev?: ModelSnapshot): string {
-  recordAge(snapshot, event, prev);
+  recordHistory(snapshot, event, prev);
   let key = fineKeys.get(snapshot);
   if (key === undefined) {
     key = fineKey(snapshot);
@@ -231,12 +281,14 @@ function fineKey(snapshot: ModelSnapshot): string {
     r: [...c.retired].sort(),
     w: c.waitReason,
     old: isOld(snapshot),
+    k: knownSalts(snapshot),
+    x: closedSalts(snapshot),
   });
 }
 
 /** The coarse abstraction for simple paths: where the session is, and why. */
 export function serializeCoarse(snapshot: ModelSnapshot, event?: EventObject, prev?: ModelSnapshot): string {
-  recordAge(snapshot, event, prev);
+  recordHistory(snapshot, event, prev);
   const c = snapshot.context;
   if (snapshot.status !== 'active') return JSON.stringify({ done: c.closeReason });
   return JSON.stringify({ v: snapshot.value, c: candidateFamilies(snapshot), w: c.waitReason });
@@ -250,10 +302,10 @@ export function waitingFamily(snapshot: ModelSnapshot): Family | null {
   return null;
 }
 
-/** The smallest model salt the session has no memory of: a new peer session. */
+/** The first model salt the server never heard: a new peer session, or null when all are used. */
 function newSalt(snapshot: ModelSnapshot): string | null {
-  const c = snapshot.context;
-  return SALTS.find((s) => s !== c.peer?.salt && s !== c.heard?.salt && !c.retired.includes(s)) ?? null;
+  const known = knownSalts(snapshot);
+  return SALTS.find((s) => !known.includes(s)) ?? null;
 }
 
 function uniq<T>(values: Array<T | null | undefined>): T[] {
@@ -261,51 +313,53 @@ function uniq<T>(values: Array<T | null | undefined>): T[] {
 }
 
 /**
- * Every event that can really happen in this snapshot, with realistic payloads. Timers are
- * offered only in the order real time lets them fire (fallback before the punch timeout when
- * there is an IPv4 candidate); a stale echo only once the session is older than the peer timeout;
- * CLOSE only from a peer session the server has heard (it cannot open anyone else's).
+ * Every event that can really happen in this snapshot, with realistic payloads: heartbeats from
+ * every peer session heard so far and one new one, from every endpoint, with every echo that can
+ * be; CLOSE from every peer session the server has heard (it cannot open anyone else's); the
+ * client closing; shutdown; timers only in the order real time lets them fire (the fallback before
+ * the punch timeout when there is an IPv4 candidate).
  */
 export function eventsOf(snapshot: ModelSnapshot, options: { coarse?: boolean } = {}): ModelEvent[] {
   if (snapshot.status !== 'active') return [];
   const c = snapshot.context;
   const out: ModelEvent[] = [];
-  const echoes = ECHOES.filter((e) => e !== 'stale' || isOld(snapshot));
-  const heartbeats = (salts: string[]) => {
+  const known = knownSalts(snapshot);
+  const salts = uniq([...known, newSalt(snapshot)]);
+  const heartbeats = (echoes: readonly Echo[], endpoints: readonly EndpointName[] = ENDPOINT_NAMES) => {
     for (const salt of salts) {
-      for (const from of ENDPOINT_NAMES) for (const echo of echoes) out.push(heartbeatEvent(salt, from, echo));
+      for (const from of endpoints) for (const echo of echoes) out.push(heartbeatEvent(salt, from, echo));
     }
   };
+  // A peer can echo a heartbeat of ours only once we have sent one (not while resolving), and
+  // an old one only once the session is older than the peer timeout.
+  const echoes = ECHOES.filter((e) => e !== 'stale' || isOld(snapshot));
+  const family = waitingFamily(snapshot);
   if (snapshot.matches('connected')) {
     for (const r of RESOLUTIONS) out.push(resolutionEvent(r));
-  }
-  const family = waitingFamily(snapshot);
-  if (family) {
-    const known = uniq([c.heard?.salt, ...c.retired]);
+    // The peer may punch us before our DNS answered (one peer session, from its home: enough
+    // for a CLOSE to arrive while resolving).
+    if (!options.coarse && known.length === 0) heartbeats(['none'], ['home6', 'home4']);
+  } else if (family) {
     const hasIpv4 = c.candidates.some((e) => e.family === 'ipv4');
     if (options.coarse) {
       const salt = c.heard?.salt ?? newSalt(snapshot) ?? 'S1';
       out.push(heartbeatEvent(salt, family === 'ipv6' ? 'home6' : 'home4', 'fresh'));
       out.push(heartbeatEvent(salt, family === 'ipv6' ? 'home6' : 'home4', 'none'));
     } else {
-      heartbeats(uniq([...known, newSalt(snapshot)]));
+      heartbeats(echoes);
     }
-    for (const salt of known) out.push({ type: 'peer.close', peerSalt: salt });
     out.push(delayEvent('punchInterval', `session.udp_waiting.${family}.tick`));
     if (family === 'ipv6' && hasIpv4) out.push(delayEvent('fallbackDelay', 'session.udp_waiting.ipv6'));
     if (family === 'ipv4' || !hasIpv4) out.push(delayEvent('punchTimeout', 'session.udp_waiting'));
-  }
-  if (snapshot.matches('udp_established')) {
+  } else if (snapshot.matches('udp_established')) {
     const peer = c.peer!;
-    const retired = c.retired.filter((s) => s !== peer.salt);
-    if (options.coarse) {
-      out.push(heartbeatEvent(peer.salt, endpointName(peer.endpoint), 'fresh'));
-    } else {
-      heartbeats(uniq([peer.salt, ...retired, newSalt(snapshot)]));
-    }
-    for (const salt of [peer.salt, ...retired]) out.push({ type: 'peer.close', peerSalt: salt });
+    if (options.coarse) out.push(heartbeatEvent(peer.salt, endpointName(peer.endpoint), 'fresh'));
+    else heartbeats(echoes);
     out.push(delayEvent('heartbeatInterval', 'session.udp_established.heartbeat.tick'));
     out.push(delayEvent('peerTimeout', 'session.udp_established.watchdog.alive'));
+  }
+  for (const salt of options.coarse ? known.filter((s) => s === c.heard?.salt || s === c.peer?.salt) : known) {
+    out.push({ type: 'peer.close', peerSalt: salt });
   }
   out.push({ type: 'ws.closed', code: 1000 }, { type: 'server.shutdown' });
   return out;
@@ -354,14 +408,22 @@ export function variantOf(snapshot: ModelSnapshot, event: ModelEvent): string {
     let who: string;
     if (c.peer?.salt === e.peerSalt) {
       who = endpointName(c.peer.endpoint) === endpointName(e.from) ? 'peer at its endpoint' : 'peer moved';
-    } else if (c.retired.includes(e.peerSalt)) who = 'closed session';
+    } else if (closedSalts(snapshot).includes(e.peerSalt)) who = 'closed session';
     else if (c.heard?.salt === e.peerSalt) who = 'heard session';
+    else if (knownSalts(snapshot).includes(e.peerSalt)) who = 'earlier session';
     else who = 'new session';
     return `${leaf}: heartbeat, ${who}, ${e.from.family}, echo ${echo}`;
   }
   if (event.type === 'peer.close') {
     const salt = (event as { peerSalt: string }).peerSalt;
-    const who = c.peer?.salt === salt ? 'peer' : c.retired.includes(salt) ? 'closed session' : 'heard session';
+    const who =
+      c.peer?.salt === salt
+        ? 'peer'
+        : closedSalts(snapshot).includes(salt)
+          ? 'closed session'
+          : c.heard?.salt === salt
+            ? 'heard session'
+            : 'earlier session';
     return `${leaf}: CLOSE from ${who}`;
   }
   return `${leaf}: ${eventLabel(event)}`;

@@ -32,6 +32,13 @@ describe.concurrent('session model paths, each replayed against a real server', 
   });
 });
 
+describe('session model against the contract', () => {
+  it('on every generated path (all of them, in memory), the machine goes where README says and sends the frames it lists', () => {
+    const shown = plan.violations.slice(0, 5).map((v) => `\n  ${v.path}\n    ${v.violation}`);
+    expect(plan.violations.length, `generated paths that break the contract, for example:${shown.join('')}\n`).toBe(0);
+  });
+});
+
 describe('session model coverage', () => {
   it('the generated paths cover every state node and every transition the session machine defines', () => {
     const { modelMissing } = checkCoverage(plan, coverage);

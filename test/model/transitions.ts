@@ -64,15 +64,17 @@ interface MicrostepInspection {
 
 /**
  * The transitions `machine.transition(snapshot, event)` takes (every microstep, eventless ones
- * too), seen through the inspection events of a scope whose actions do nothing.
+ * too), seen through the inspection events of a scope whose actions do nothing, and the events
+ * its `sendTo` actions would send.
  */
 export function transitionsTaken<S>(
   machine: AnyStateMachine,
   snapshot: S,
   event: EventObject,
-): { next: S; taken: TransitionLike[]; nodes: Set<string> } {
+): { next: S; taken: TransitionLike[]; nodes: Set<string>; sent: EventObject[] } {
   const taken: TransitionLike[] = [];
   const nodes = new Set<string>();
+  const sent: EventObject[] = [];
   const empty = createEmptyActor();
   const scope = {
     self: empty,
@@ -90,8 +92,13 @@ export function transitionsTaken<S>(
     },
     stopChild: () => {},
     emit: () => {},
-    actionExecutor: () => {},
+    // Actions do nothing; what `sendTo` would send is kept (the bridge commands of a session).
+    actionExecutor: (action: { type: string; params?: { event?: unknown } }) => {
+      if (action.type === 'xstate.sendTo' && action.params?.event) sent.push(action.params.event as EventObject);
+    },
   } as unknown as AnyActorScope;
-  const next = machine.transition(snapshot as never, event, scope) as S;
-  return { next, taken, nodes };
+  const after = machine.transition(snapshot as never, event, scope) as S;
+  // A new object even when nothing changed: the model keeps history per snapshot object.
+  const next = after === snapshot ? ({ ...after } as S) : after;
+  return { next, taken, nodes, sent };
 }

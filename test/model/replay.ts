@@ -79,6 +79,8 @@ export function newCoverage(): Coverage {
 const PROMPT_MS = 2000;
 /** A timer fires at its due time; on a busy machine, allow this much lateness: ms. */
 const LATE_MS = 1500;
+/** A fresh echo answers a server heartbeat at most this old (the server takes up to the peer timeout): ms. */
+const FRESH_MS = 100;
 
 /** The close code of a client that closed its own WebSocket. */
 const CLIENT_CLOSED = 1000;
@@ -488,13 +490,16 @@ class Replay {
    */
   async #echoFor(hb: PeerHeartbeatEvent): Promise<FromServer | null> {
     if (!hb.echoesUs) return null;
-    const heartbeats = this.#peer.heartbeats();
     if (hb.echoAgeMs! <= TIMING.peerTimeoutMs) {
-      const latest = heartbeats.at(-1);
-      ensure(latest && performance.now() - latest.heartbeat!.sentAt < TIMING.peerTimeoutMs / 2, () => 'no fresh server heartbeat to echo');
-      return latest;
+      // The latest heartbeat the peer heard; if the event loop was slow, the next one.
+      const young = () => {
+        const latest = this.#peer.heartbeats().at(-1);
+        return latest && performance.now() - latest.heartbeat!.sentAt < FRESH_MS ? latest : undefined;
+      };
+      await this.#peer.until(() => young() !== undefined, `a server heartbeat younger than ${FRESH_MS} ms to echo`, TIMING.heartbeatMs + LATE_MS);
+      return young()!;
     }
-    const oldest = heartbeats[0];
+    const oldest = this.#peer.heartbeats()[0];
     ensure(oldest, () => 'no server heartbeat to echo');
     const wanted = TIMING.peerTimeoutMs + 25;
     const age = performance.now() - oldest.heartbeat!.sentAt;

@@ -271,6 +271,9 @@ export const sessionMachine = setup({
     'ws.closed': { target: '.closed', actions: { type: 'setClose', params: { reason: 'client_closed' } } },
     'server.shutdown': { target: '.closed', actions: { type: 'setClose', params: { reason: 'server_shutdown' } } },
     'token.expired': { target: '.closed', actions: { type: 'setClose', params: { reason: 'token_expired' } } },
+    // Whatever the state when a peer session says CLOSE (resolving, waiting, established with
+    // another peer session), it is never adopted again: a late heartbeat of it must not be.
+    'peer.close': { actions: { type: 'retire', params: ({ event }) => event.peerSalt } },
   },
   states: {
     connected: {
@@ -318,11 +321,6 @@ export const sessionMachine = setup({
           actions: { type: 'setClose', params: { reason: 'punch_timeout' } },
         },
       },
-      on: {
-        'peer.close': {
-          actions: { type: 'retire', params: ({ event }) => event.peerSalt },
-        },
-      },
       states: {
         select_family: {
           description: 'IPv6 first when there is an IPv6 candidate, else IPv4.',
@@ -348,18 +346,15 @@ export const sessionMachine = setup({
       entry: ['reportEstablished', 'beat', 'openPath'],
       exit: 'closePath',
       on: {
-        'peer.close': [
-          {
-            guard: { type: 'isCurrentPeer', params: ({ event }) => event.peerSalt },
-            target: 'udp_waiting',
-            actions: [
-              { type: 'retire', params: ({ event }) => event.peerSalt },
-              { type: 'losePeer', params: 'peer_closed' },
-            ],
-          },
-          // Another peer session said goodbye: never adopt it later either.
-          { actions: { type: 'retire', params: ({ event }) => event.peerSalt } },
-        ],
+        // Another peer session's CLOSE falls through to the root, which retires it.
+        'peer.close': {
+          guard: { type: 'isCurrentPeer', params: ({ event }) => event.peerSalt },
+          target: 'udp_waiting',
+          actions: [
+            { type: 'retire', params: ({ event }) => event.peerSalt },
+            { type: 'losePeer', params: 'peer_closed' },
+          ],
+        },
       },
       states: {
         heartbeat: {

@@ -10,9 +10,10 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { createActor, waitFor, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { sessionMachine } from '../machines/session.machine.js';
 import { SESSION_ACTOR_PREFIX, supervisorMachine } from '../machines/supervisor.machine.js';
+import type { ResolvedTargets, ResolveInput } from '../machines/types.js';
 import type { Grants } from './auth/claims.js';
 import type { Verifier } from './auth/verifier.js';
 import type { ServeConfig } from './config.js';
@@ -83,6 +84,11 @@ export interface ServerDeps {
   headersTimeoutMs?: number;
   /** Receives every inspection event of the actor system (the Stately inspector, `--inspect`). */
   inspect?: Observer<InspectionEvent>;
+  /**
+   * For tests: replaces the whole resolver (DNS and target policy), to hold it or make it fail.
+   * Default: the system resolver through the target policy.
+   */
+  resolveTargets?: (input: ResolveInput) => Promise<ResolvedTargets>;
 }
 
 /** The TLS certificate and key files, read now; a StartError names the flag that failed. */
@@ -124,7 +130,9 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
       session: sessionMachine.provide({
         actors: {
           bridge: createBridgeActor(switchboard),
-          resolveTargets: createResolveTargetsActor(undefined, (sessionId) => denyFor(sessionId)),
+          resolveTargets: deps.resolveTargets
+            ? fromPromise<ResolvedTargets, ResolveInput>(({ input }) => deps.resolveTargets!(input))
+            : createResolveTargetsActor(undefined, (sessionId) => denyFor(sessionId)),
         },
       }),
     },

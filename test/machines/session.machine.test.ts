@@ -140,15 +140,26 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
   });
 
-  it('a CLOSE from another peer session while established is remembered: that session is never adopted later', async () => {
+  it('a peer session that says CLOSE while the session is established with another one is never adopted either', async () => {
     const s = startSession();
     await settle();
-    s.heartbeat(V4);
-    s.actor.send({ type: 'peer.close', peerSalt: 'bbbbbbbbbbbbbbbb' });
+    s.heartbeat(V6, { salt: 'aaaaaaaaaaaaaaaa', echoesUs: false }); // heard, not adopted
+    s.heartbeat(V6, { salt: 'bbbbbbbbbbbbbbbb' }); // adopted
+    s.actor.send({ type: 'peer.close', peerSalt: 'aaaaaaaaaaaaaaaa' }); // not the peer: stay established
     expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
-    s.advance(5000); // the current peer falls silent
+    s.advance(5000); // the peer goes silent
     expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
-    s.heartbeat(V4, { salt: 'bbbbbbbbbbbbbbbb' });
+    s.heartbeat(V6, { salt: 'aaaaaaaaaaaaaaaa' }); // a late heartbeat of the closed session, echoing us
+    expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
+  });
+
+  it('a peer session that says CLOSE while the session is resolving is never adopted', async () => {
+    const s = startSession();
+    s.heartbeat(V6, { salt: 'aaaaaaaaaaaaaaaa', echoesUs: false }); // the peer was quicker than our DNS
+    s.actor.send({ type: 'peer.close', peerSalt: 'aaaaaaaaaaaaaaaa' });
+    expect(s.state()).toBe('connected');
+    await settle();
+    s.heartbeat(V6, { salt: 'aaaaaaaaaaaaaaaa' });
     expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
   });
 
@@ -197,6 +208,20 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
       expect(s.actor.getSnapshot().status).toBe('done');
       expect(s.actor.getSnapshot().output).toEqual({ id: 'test-session', reason });
       expect(s.commands.at(-1)).toEqual({ type: 'close', code, reason });
+    }
+  });
+
+  it('closes with token_expired (code 4003) from any state when the token runs out', async () => {
+    for (const ready of [async (_: ReturnType<typeof startSession>) => {}, async (s: ReturnType<typeof startSession>) => {
+      await settle();
+      s.heartbeat(V6);
+    }]) {
+      const s = startSession();
+      await ready(s);
+      s.actor.send({ type: 'token.expired' });
+      expect(s.actor.getSnapshot().output).toEqual({ id: 'test-session', reason: 'token_expired' });
+      expect(s.frames().at(-1)).toMatchObject({ status: 'CLOSED', reason: 'token_expired', message: 'the token of this session expired' });
+      expect(s.commands.at(-1)).toEqual({ type: 'close', code: 4003, reason: 'token_expired' });
     }
   });
 

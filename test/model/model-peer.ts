@@ -1,0 +1,206 @@
+/**
+ * The peer side of a model path: a real autoprox wire-protocol speaker on loopback UDP that can
+ * play several peer sessions (salts) from several endpoints at once, each under test control.
+ *
+ * Like test/helpers/scripted-peer.ts, but the model needs what one ScriptedPeer cannot do: the
+ * same peer session on both families and on a rebound port (as one autoprox server sends from
+ * its IPv6 and IPv4 sockets under one salt), and an older session still talking after a newer
+ * one started. Every datagram the server sends is recorded with the endpoint it arrived on.
+ */
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import type { Endpoint, Family } from '../../src/net/endpoint.js';
+import { deriveChannelId, derivePacketKey, open, seal } from '../../src/protocol/crypto.js';
+import { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from '../../src/protocol/heartbeat.js';
+import { decodeHeader, encodeHeader, PacketType, SALT_BYTES } from '../../src/protocol/packet.js';
+import { Waiter } from '../helpers/waiter.js';
+import { MODEL_ENDPOINTS, type EndpointName } from './session-model.js';
+
+/** A datagram from the server, as the peer saw it. */
+export interface FromServer {
+  type: PacketType;
+  /** The server session's salt, latin1. */
+  salt: string;
+  /** Authenticated plaintext, or null when it did not open. */
+  plaintext: Buffer | null;
+  heartbeat: Heartbeat | null;
+  /** The model endpoint (peer socket) it arrived on. */
+  on: EndpointName;
+  at: number;
+}
+
+interface PeerSession {
+  salt: Buffer;
+  key: KeyObject;
+  counter: number;
+}
+
+const BIND_ATTEMPTS = 20;
+
+function bindSocket(family: Family, port: number): Promise<Socket> {
+  const socket = createSocket({ type: family === 'ipv6' ? 'udp6' : 'udp4', ipv6Only: family === 'ipv6' });
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, family === 'ipv6' ? '::1' : '127.0.0.1', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+  });
+}
+
+export class ModelPeer {
+  readonly received: FromServer[] = [];
+  readonly #psk: Buffer;
+  readonly #channel: Buffer;
+  readonly #sockets = new Map<EndpointName, Socket>();
+  readonly #sessions = new Map<string, PeerSession>();
+  readonly #serverKeys = new Map<string, KeyObject>();
+  readonly #waiter = new Waiter();
+
+  private constructor(psk: Buffer) {
+    this.#psk = psk;
+    this.#channel = deriveChannelId(psk);
+  }
+
+  /** Binds the home sockets: one port number on IPv4 and IPv6 (the client names it once). */
+  static async start(psk: Buffer): Promise<ModelPeer> {
+    const peer = new ModelPeer(psk);
+    for (let attempt = 0; ; attempt++) {
+      const v4 = await bindSocket('ipv4', 0);
+      try {
+        const v6 = await bindSocket('ipv6', v4.address().port);
+        peer.#listen('home4', v4);
+        peer.#listen('home6', v6);
+        return peer;
+      } catch (err) {
+        v4.close();
+        if (attempt >= BIND_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  /** The pre-shared key (the client gives it to the server). */
+  get psk(): Buffer {
+    return this.#psk;
+  }
+
+  /** The model name of a peer session from its real salt (hex), or null. */
+  sessionName(hex: string): string | null {
+    for (const [name, s] of this.#sessions) if (s.salt.toString('hex') === hex) return name;
+    return null;
+  }
+
+  /** The port the client names: home on both families. */
+  get port(): number {
+    return this.#sockets.get('home4')!.address().port;
+  }
+
+  /** The real endpoint of a model endpoint (bound on first use for the rebinding ports). */
+  async endpoint(name: EndpointName): Promise<Endpoint> {
+    const socket = this.#sockets.get(name) ?? this.#listen(name, await bindSocket(MODEL_ENDPOINTS[name].family, 0));
+    const family = MODEL_ENDPOINTS[name].family;
+    return { family, address: family === 'ipv6' ? '::1' : '127.0.0.1', port: socket.address().port };
+  }
+
+  /** The real endpoint of a model endpoint that is already bound, or null. */
+  boundEndpoint(name: EndpointName): Endpoint | null {
+    const socket = this.#sockets.get(name);
+    if (!socket) return null;
+    const family = MODEL_ENDPOINTS[name].family;
+    return { family, address: family === 'ipv6' ? '::1' : '127.0.0.1', port: socket.address().port };
+  }
+
+  #listen(name: EndpointName, socket: Socket): Socket {
+    socket.on('message', (datagram) => this.#onMessage(name, datagram));
+    this.#sockets.set(name, socket);
+    return socket;
+  }
+
+  #session(name: string): PeerSession {
+    let session = this.#sessions.get(name);
+    if (!session) {
+      const salt = randomBytes(SALT_BYTES);
+      session = { salt, key: derivePacketKey(this.#psk, salt), counter: 0 };
+      this.#sessions.set(name, session);
+    }
+    return session;
+  }
+
+  /** The real salt (hex) of a model peer session; the session starts on first use. */
+  saltHex(name: string): string {
+    return this.#session(name).salt.toString('hex');
+  }
+
+  saltLatin1(name: string): string {
+    return this.#session(name).salt.toString('latin1');
+  }
+
+  #onMessage(on: EndpointName, datagram: Buffer): void {
+    const header = decodeHeader(datagram);
+    if (typeof header === 'string') return;
+    let key = this.#serverKeys.get(header.salt);
+    if (!key) {
+      key = derivePacketKey(this.#psk, Buffer.from(header.salt, 'latin1'));
+      this.#serverKeys.set(header.salt, key);
+    }
+    const plaintext = open(key, datagram);
+    const decoded = plaintext && header.type === PacketType.HEARTBEAT ? decodeHeartbeat(plaintext) : null;
+    this.received.push({
+      type: header.type,
+      salt: header.salt,
+      plaintext,
+      heartbeat: decoded && typeof decoded !== 'string' ? decoded : null,
+      on,
+      at: performance.now(),
+    });
+    this.#waiter.notify();
+  }
+
+  #send(session: string, type: PacketType, from: EndpointName, to: Endpoint, plaintext: Buffer): void {
+    const s = this.#session(session);
+    const socket = this.#sockets.get(from);
+    if (!socket) throw new Error(`model peer: endpoint ${from} is not bound`);
+    const datagram = Buffer.concat(seal(s.key, encodeHeader(type, this.#channel, s.salt, s.counter++), plaintext));
+    socket.send(datagram, to.port, to.address);
+  }
+
+  /**
+   * A heartbeat of peer session `session` from `from`, answering `echo` (a heartbeat received
+   * from the server) or nobody. Returns its sentAt, which the server reports back to the machine.
+   */
+  heartbeat(session: string, from: EndpointName, to: Endpoint, echo: FromServer | null): number {
+    const now = performance.now();
+    this.#send(
+      session,
+      PacketType.HEARTBEAT,
+      from,
+      to,
+      encodeHeartbeat({
+        sentAt: now,
+        echoSalt: echo ? echo.salt : null,
+        echoSentAt: echo?.heartbeat?.sentAt ?? 0,
+        echoDelayMs: echo ? Math.max(0, now - echo.at) : 0,
+      }),
+    );
+    return now;
+  }
+
+  close(session: string, from: EndpointName, to: Endpoint): void {
+    this.#send(session, PacketType.CLOSE, from, to, Buffer.alloc(0));
+  }
+
+  heartbeats(): FromServer[] {
+    return this.received.filter((r) => r.heartbeat !== null);
+  }
+
+  /** Resolves once `predicate` holds, re-checked after every datagram; bounded. */
+  until(predicate: () => boolean, what: string, timeoutMs: number): Promise<void> {
+    return this.#waiter.until(predicate, timeoutMs, () => `model peer: ${what}`);
+  }
+
+  stop(): void {
+    for (const socket of this.#sockets.values()) socket.close();
+    this.#sockets.clear();
+  }
+}

@@ -5,7 +5,6 @@
  * CI installs nginx and sets AUTOPROX_REQUIRE_NGINX=1, so there it is never skipped.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
@@ -13,6 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/token.js';
 import { nginxConfig } from '../../src/deploy/nginx.js';
 import { makeCa } from '../helpers/certs.js';
+import { freePort } from '../helpers/free-port.js';
 import { nginxAvailable, nginxRequired, startNginx } from '../helpers/nginx.js';
 import { ScriptedPeer } from '../helpers/scripted-peer.js';
 import { killAllServers, startServerProcess, TEST_SECRET } from '../helpers/server-process.js';
@@ -25,13 +25,6 @@ afterEach(async () => {
   await killAllServers();
 });
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 /** autoprox, nginx in front of it (TLS, the documented block), and a scripted peer. */
 async function stack(autoproxFlags: string[], idleTimeoutS: number) {

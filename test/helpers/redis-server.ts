@@ -3,19 +3,12 @@
  * Redis. CI installs it and sets AUTOPROX_REQUIRE_REDIS=1, so there it can never be skipped.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { freePort } from './free-port.js';
 
 export const redisAvailable = spawnSync('redis-server', ['--version']).status === 0;
 export const redisRequired = process.env.AUTOPROX_REQUIRE_REDIS === '1';
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 export interface RedisServer {
   url: string;

@@ -7,7 +7,7 @@
  * - `resolveTargets`: turns the client's `host` parameters into candidate endpoints.
  * Every timing is a named delay read from context; time comes from XState's clock only.
  */
-import { assign, fromCallback, fromPromise, sendTo, setup } from 'xstate';
+import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup } from 'xstate';
 import { formatEndpoint, sameEndpoint } from '../src/net/endpoint.js';
 import {
   CLOSE_CODES,
@@ -40,6 +40,12 @@ export interface PeerPath {
   rttMs: number;
 }
 
+export interface LearnedEndpoint {
+  endpoint: Endpoint;
+  /** Heartbeats it may still get; null: proven, no limit. */
+  credit: number | null;
+}
+
 export interface SessionContext {
   id: string;
   hosts: string[];
@@ -47,8 +53,13 @@ export interface SessionContext {
   families: Family[];
   timing: SessionTiming;
   candidates: Endpoint[];
-  /** Sources of authenticated heartbeats: punched too, whatever their family. */
-  learned: Endpoint[];
+  /**
+   * Sources of authenticated heartbeats (peer-reflexive candidates): punched too, whatever their
+   * family. An unproven source earns one heartbeat per heartbeat it sent (`credit`), so a
+   * replayed or spoofed datagram can never make the server send more than it received; a
+   * proven one (the last path) is punched every tick (`credit: null`).
+   */
+  learned: LearnedEndpoint[];
   peer: PeerPath | null;
   /** What our heartbeats echo. */
   heard: Echo | null;
@@ -86,15 +97,30 @@ function establishedFrame(context: SessionContext): BridgeCommand {
   });
 }
 
-function addLearned(learned: Endpoint[], endpoint: Endpoint): Endpoint[] {
-  if (learned.some((e) => sameEndpoint(e, endpoint))) return learned;
-  return [endpoint, ...learned].slice(0, MAX_LEARNED_ENDPOINTS);
+/** One more heartbeat owed to `endpoint` (it sent us one); a proven endpoint stays proven. */
+function credit(learned: LearnedEndpoint[], endpoint: Endpoint): LearnedEndpoint[] {
+  const known = learned.find((l) => sameEndpoint(l.endpoint, endpoint));
+  const entry: LearnedEndpoint = { endpoint, credit: known && known.credit === null ? null : 1 };
+  return [entry, ...learned.filter((l) => l !== known)].slice(0, MAX_LEARNED_ENDPOINTS);
 }
 
-/** Where a waiting session sends heartbeats: this phase's candidates plus learned endpoints. */
+/** `endpoint` has been the path: punch it every tick from now on. */
+function prove(learned: LearnedEndpoint[], endpoint: Endpoint): LearnedEndpoint[] {
+  return [{ endpoint, credit: null }, ...learned.filter((l) => !sameEndpoint(l.endpoint, endpoint))].slice(0, MAX_LEARNED_ENDPOINTS);
+}
+
+/** The heartbeats sent to `targets` are paid for. */
+function spend(learned: LearnedEndpoint[], targets: Endpoint[]): LearnedEndpoint[] {
+  return learned.map((l) =>
+    l.credit !== null && l.credit > 0 && targets.some((t) => sameEndpoint(t, l.endpoint)) ? { ...l, credit: l.credit - 1 } : l,
+  );
+}
+
+/** Where a waiting session sends heartbeats: this phase's candidates plus learned endpoints with credit. */
 export function punchTargets(context: SessionContext, family: Family): Endpoint[] {
   const targets = context.candidates.filter((c) => c.family === family);
-  for (const endpoint of context.learned) {
+  for (const { endpoint, credit: owed } of context.learned) {
+    if (owed !== null && owed <= 0) continue;
     if (context.families.includes(endpoint.family) && !targets.some((t) => sameEndpoint(t, endpoint))) {
       targets.push(endpoint);
     }
@@ -129,8 +155,12 @@ function punching(family: Family) {
           actions: { type: 'adoptPeer', params: ({ event }: { event: PeerHeartbeatEvent }) => event },
         },
         {
+          // First word from a peer session: answer its source at once (and only it).
           guard: { type: 'isNewVoice', params: ({ event }: { event: PeerHeartbeatEvent }) => event },
-          actions: [{ type: 'recordHeard', params: ({ event }: { event: PeerHeartbeatEvent }) => event }, punch],
+          actions: [
+            { type: 'recordHeard', params: ({ event }: { event: PeerHeartbeatEvent }) => event },
+            { type: 'answer', params: ({ event }: { event: PeerHeartbeatEvent }) => event.from },
+          ],
         },
         { actions: { type: 'recordHeard', params: ({ event }: { event: PeerHeartbeatEvent }) => event } },
       ],
@@ -194,11 +224,15 @@ export const sessionMachine = setup({
         message: context.closeMessage ?? MESSAGES[context.closeReason!](context.timing),
       }),
     ),
-    punch: sendTo('bridge', ({ context }, params: { family: Family }) => ({
-      type: 'heartbeat' as const,
-      to: punchTargets(context, params.family),
-      echo: context.heard,
-    })),
+    punch: enqueueActions(({ context, enqueue }, params: { family: Family }) => {
+      const to = punchTargets(context, params.family);
+      enqueue.sendTo('bridge', { type: 'heartbeat', to, echo: context.heard } satisfies BridgeCommand);
+      enqueue.assign({ learned: spend(context.learned, to) });
+    }),
+    answer: enqueueActions(({ context, enqueue }, to: Endpoint) => {
+      enqueue.sendTo('bridge', { type: 'heartbeat', to: [to], echo: context.heard } satisfies BridgeCommand);
+      enqueue.assign({ learned: spend(context.learned, [to]) });
+    }),
     beat: sendTo('bridge', ({ context }) => ({
       type: 'heartbeat' as const,
       to: [context.peer!.endpoint],
@@ -218,7 +252,7 @@ export const sessionMachine = setup({
     recordCandidates: assign({ candidates: (_, targets: ResolvedTargets) => targets.candidates }),
     recordHeard: assign(({ context }, event: PeerHeartbeatEvent) => ({
       heard: echoOf(event),
-      learned: addLearned(context.learned, event.from),
+      learned: credit(context.learned, event.from),
     })),
     adoptPeer: assign((_, event: PeerHeartbeatEvent) => ({
       peer: { salt: event.peerSalt, endpoint: event.from, rttMs: event.rttMs ?? 0 },
@@ -235,7 +269,7 @@ export const sessionMachine = setup({
     })),
     losePeer: assign(({ context }, reason: WaitReason) => ({
       waitReason: reason,
-      learned: context.peer ? addLearned(context.learned, context.peer.endpoint) : context.learned,
+      learned: context.peer ? prove(context.learned, context.peer.endpoint) : context.learned,
       peer: null,
     })),
     retire: assign(({ context }, peerSalt: string) => ({

@@ -44,7 +44,7 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     expect(s.state()).toEqual({ udp_waiting: { ipv6: 'tick' } });
   });
 
-  it('a heartbeat that does not echo us is answered at once and its source is punched too', async () => {
+  it('answers the first heartbeat of a peer session at once, at its source only', async () => {
     const s = startSession();
     await settle();
     const before = s.heartbeats().length;
@@ -52,8 +52,33 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     expect(s.state()).toEqual({ udp_waiting: { ipv6: 'tick' } });
     const reply = s.heartbeats().at(-1)!;
     expect(s.heartbeats().length).toBe(before + 1);
-    expect(reply.to).toEqual([V6, V4]);
+    expect(reply.to).toEqual([V4]);
     expect(reply.echo).toMatchObject({ salt: 'aaaaaaaaaaaaaaaa' });
+  });
+
+  it('sends an unproven source no more heartbeats than it sent (no reflection, no amplification)', async () => {
+    const s = startSession({ resolved: { candidates: [V6], problems: [] } });
+    await settle();
+    const stranger = { ...V4, address: '198.51.100.99' };
+    s.heartbeat(stranger, { echoesUs: false }); // e.g. a replayed recording, from a spoofed address
+    s.advance(200 * 10); // ten punch intervals
+    const toStranger = s.heartbeats().filter((h) => h.to.some((t) => t.address === stranger.address)).length;
+    expect(toStranger).toBe(1);
+    // Each further heartbeat from it earns one more, no more.
+    s.heartbeat(stranger, { echoesUs: false });
+    s.heartbeat(stranger, { echoesUs: false });
+    s.advance(200 * 10);
+    expect(s.heartbeats().filter((h) => h.to.some((t) => t.address === stranger.address)).length).toBeLessThanOrEqual(3);
+  });
+
+  it('alternating peer sessions earn one answer per heartbeat, each at its own source', async () => {
+    const s = startSession({ resolved: { candidates: [V6], problems: [] } });
+    await settle();
+    const before = s.heartbeats().length;
+    for (let i = 0; i < 50; i++) s.heartbeat(V4, { salt: i % 2 ? 'aaaaaaaaaaaaaaaa' : 'bbbbbbbbbbbbbbbb', echoesUs: false });
+    const sent = s.heartbeats().slice(before);
+    expect(sent.reduce((n, h) => n + h.to.length, 0)).toBeLessThanOrEqual(50);
+    expect(sent.every((h) => h.to.every((t) => t.address === V4.address))).toBe(true);
   });
 
   it('establishes on a heartbeat that echoes us, on whatever family it came', async () => {
@@ -246,7 +271,11 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     const snapshotContext = {
       ...sessionMachine.config.context,
       candidates: [V6, V4],
-      learned: [V4, { ...V6, port: 1 }],
+      learned: [
+        { endpoint: V4, credit: null },
+        { endpoint: { ...V6, port: 1 }, credit: null },
+        { endpoint: { ...V4, port: 2 }, credit: 0 },
+      ],
       families: ['ipv4' as const],
     } as Parameters<typeof punchTargets>[0];
     expect(punchTargets(snapshotContext, 'ipv4')).toEqual([V4]);

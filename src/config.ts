@@ -5,6 +5,7 @@
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigError } from './errors.js';
+import { parseHost } from './net/address.js';
 import { parseTargetRules, type TargetRule } from './net/target-policy.js';
 import { MAX_APP_PAYLOAD_BYTES } from './protocol/packet.js';
 
@@ -66,7 +67,7 @@ export interface ServeConfig {
   wsPingMs: number;
 }
 
-type Kind = 'int' | 'string' | 'bool' | 'secret' | 'ipv4' | 'ipv6' | 'level' | 'url' | 'redis' | 'targets';
+type Kind = 'int' | 'string' | 'host' | 'bool' | 'secret' | 'ipv4' | 'ipv6' | 'level' | 'url' | 'redis' | 'targets';
 
 export interface OptionSpec {
   flag: string;
@@ -82,7 +83,7 @@ export interface OptionSpec {
 }
 
 export const SERVE_OPTIONS: OptionSpec[] = [
-  { flag: 'host', key: 'host', kind: 'string', default: '127.0.0.1', description: 'address the HTTP/WebSocket server listens on' },
+  { flag: 'host', key: 'host', kind: 'host', default: '127.0.0.1', description: 'address the HTTP/WebSocket server listens on' },
   { flag: 'port', key: 'port', kind: 'int', default: 8080, min: 0, max: 65535, description: 'HTTP/WebSocket port (0 = any free port)' },
   { flag: 'udp-port', key: 'udpPort', kind: 'int', default: 40000, min: 0, max: 65535, description: 'UDP port for peers, the same number on IPv4 and IPv6 where possible (0 = any free port)' },
   { flag: 'udp-bind4', key: 'udpBind4', kind: 'ipv4', default: '0.0.0.0', description: 'IPv4 address the UDP socket binds to' },
@@ -195,6 +196,11 @@ function parseValue(spec: OptionSpec, raw: string | boolean, source: string): Se
     case 'string':
       if (typeof raw !== 'string' || raw.trim().length === 0) throw new ConfigError(spec.flag, `${name}: must not be empty`);
       return raw;
+    case 'host': {
+      const parsed = typeof raw === 'string' ? parseHost(raw) : { error: 'is not an address' };
+      if ('error' in parsed) throw new ConfigError(spec.flag, `${name}: expected an IP address or a host name, got "${raw}"`);
+      return raw as string;
+    }
   }
 }
 

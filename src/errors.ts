@@ -9,6 +9,7 @@ export type RefusalCode =
   | 'invalid_token'
   | 'expired_token'
   | 'bad_parameter'
+  | 'bad_handshake'
   | 'not_found'
   | 'method_not_allowed'
   | 'upgrade_required'

@@ -18,7 +18,7 @@ import type { Grants } from './auth/claims.js';
 import type { Verifier } from './auth/verifier.js';
 import type { ServeConfig } from './config.js';
 import { Refusal } from './errors.js';
-import { admit, PROXY_PATH, type Admitted } from './http/admission.js';
+import { admit, isLoopback, PROXY_PATH, type Admitted } from './http/admission.js';
 import { clientAddress } from './http/client-ip.js';
 import { refuseUpgrade } from './http/respond.js';
 import { createRoutes } from './http/routes.js';
@@ -169,6 +169,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   const sessions = new SessionRegistry();
   const metrics = new Metrics({ sessions, plane: switchboard });
   const limits = new RequestLimits(config, redis);
+  const limitsApply = (client: string) => config.limitLoopback || !isLoopback(client);
   const sessionCounter: SessionCounter = redis ? new RedisSessionCounter(redis, log) : new MemorySessionCounter();
   let reserved = 0; // sessions open or being admitted
   let pendingUpgrades = 0;
@@ -270,8 +271,22 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
       admitted.release();
       return;
     }
+    if (draining) {
+      // Shutdown began while the token was being checked.
+      admitted.release();
+      refuseUpgrade(socket, new Refusal(503, 'unavailable', 'the server is shutting down', { 'Retry-After': '1' }));
+      return;
+    }
     const ok = admitted;
-    wss.handleUpgrade(req, socket, head, (ws) => openSession(ws, ok));
+    let upgraded = false;
+    // ws answers a handshake it refuses itself and never calls back: give the slots back then.
+    socket.once('close', () => {
+      if (!upgraded) ok.release();
+    });
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      upgraded = true;
+      openSession(ws, ok);
+    });
   };
 
   const route = createRoutes({
@@ -285,6 +300,11 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
       return snapshot.status === 'active' && !snapshot.matches('draining') ? 'starting' : 'draining';
     },
     onRefusal: (refusal) => metrics.refusal(refusal),
+    clientOf: (req) => clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustProxy),
+    authLimits: {
+      blocked: (client) => (limitsApply(client) ? limits.authBlocked(client) : Promise.resolve(null)),
+      failed: (client) => (limitsApply(client) ? limits.authFailed(client) : Promise.resolve()),
+    },
   });
   const handleRequest = (req: IncomingMessage, res: ServerResponse) => {
     route(req, res).catch((err: unknown) => {
@@ -310,7 +330,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   server.on('upgrade', (req, socket, head) => {
     handleUpgrade(req, socket, head).catch((err: unknown) => {
       log.error({ err: (err as Error).message }, 'upgrade failed');
-      refuseUpgrade(socket, new Refusal(503, 'unavailable', 'internal error'));
+      refuseUpgrade(socket, new Refusal(503, 'unavailable', 'internal error', { 'Retry-After': '1' }));
     });
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {

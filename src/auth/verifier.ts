@@ -75,6 +75,8 @@ export function publicKeyVerifier(text: string, options: VerifyOptions, flag = '
       if (jwk.kty === 'oct') throw new ConfigError(flag, `--${flag}: a symmetric JWK is not a public key (use --jwt-secret)`);
       key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
     } else {
+      // createPublicKey would quietly derive the public half of a private key: refuse those files.
+      if (/PRIVATE KEY-----/.test(trimmed)) throw new ConfigError(flag, `--${flag}: this PEM holds a private key; give the public key only`);
       key = createPublicKey(trimmed);
     }
   } catch (err) {

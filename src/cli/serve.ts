@@ -1,12 +1,15 @@
 /** `autoprox serve`: runs the server until SIGTERM/SIGINT. */
 import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { mintToken } from '../auth/token.js';
 import { hs256Verifier, loadVerifier } from '../auth/verifier.js';
 import { loadConfigFile } from '../config-file.js';
-import { connectRedis } from '../limits/redis.js';
+import { connectRedis, RedisUnavailable } from '../limits/redis.js';
+import { ConfigError } from '../errors.js';
 import { startInspector } from '../observe/inspector.js';
 import { resolveConfig, SERVE_OPTIONS, type ServeConfig } from '../config.js';
 import { createLogger } from '../log.js';
@@ -42,6 +45,16 @@ function wsUrl(httpUrl: string): string {
   return httpUrl.replace(/^http(s?)/, 'ws$1') + PROXY_PATH;
 }
 
+/** A --host name must resolve, or the configuration is wrong (exit 2, naming --host). */
+async function checkHostResolves(host: string): Promise<void> {
+  if (isIP(host) !== 0) return;
+  try {
+    await lookup(host);
+  } catch (err) {
+    throw new ConfigError('host', `--host: "${host}" does not resolve (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 /** Flags, environment and `--config FILE` (or AUTOPROX_CONFIG), in that order of precedence. */
 export async function configFrom(flags: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<ServeConfig> {
   const path = (flags.config as string | undefined) ?? env.AUTOPROX_CONFIG;
@@ -53,6 +66,7 @@ export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Prom
   const flags = parseServeFlags(args);
   if (flags.help) return 'help';
   const config = await configFrom(flags, env);
+  await checkHostResolves(config.host);
   const log = createLogger(config.logLevel);
   const configured = await loadVerifier(config);
   // The embedded default: a random secret for this run, and a token printed to try it with.
@@ -61,22 +75,28 @@ export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Prom
     log.warn('the JWT secret is shorter than 32 bytes: HS256 secrets should have at least 256 bits');
   }
   let redis: Redis | null = null;
-  if (config.redisUrl !== null) {
-    try {
-      redis = await connectRedis(config.redisUrl, log);
-    } catch (err) {
-      throw new StartError((err as Error).message);
-    }
+  let inspector: Awaited<ReturnType<typeof startInspector>> | null = null;
+  let handle: ServerHandle;
+  try {
+    if (config.redisUrl !== null) redis = await connectRedis(config.redisUrl, log);
+    inspector = config.inspect ? await startInspector(config.inspectPort) : null;
+    handle = await startServer(config, {
+      log,
+      verifier: configured ?? hs256Verifier(secret!),
+      redis,
+      // Two clients of this one server may meet through its own UDP port in the demo.
+      allowSelfTarget: secret !== null,
+      ...(inspector ? { inspect: inspector.inspect } : {}),
+    });
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start: the caller exits 1.
+    redis?.disconnect();
+    await inspector?.close();
+    if (err instanceof RedisUnavailable) throw new StartError(err.message);
+    if (err instanceof StartError || err instanceof ConfigError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    throw new StartError(e.code === 'EADDRINUSE' ? `--inspect-port ${config.inspectPort} is taken: ${e.message}` : e.message);
   }
-  const inspector = config.inspect ? await startInspector(config.inspectPort) : null;
-  const handle = await startServer(config, {
-    log,
-    verifier: configured ?? hs256Verifier(secret!),
-    redis,
-    // Two clients of this one server may meet through its own UDP port in the demo.
-    allowSelfTarget: secret !== null,
-    ...(inspector ? { inspect: inspector.inspect } : {}),
-  });
   log.info({ url: handle.url, udp: handle.udp }, 'listening');
   if (inspector) log.info({ url: inspector.url, stream: `${inspector.url.replace(/^http/, 'ws')}stream` }, 'inspector');
 

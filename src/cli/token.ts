@@ -12,7 +12,9 @@ import { UsageError } from './usage.js';
 export const DEFAULT_TOKEN_TTL = '1h';
 
 export async function tokenCommand(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  const { values } = parseArgs({
+  let parsed;
+  try {
+    parsed = parseArgs({
     args,
     options: {
       sub: { type: 'string' },
@@ -25,6 +27,10 @@ export async function tokenCommand(args: string[], env: NodeJS.ProcessEnv): Prom
     strict: true,
     allowPositionals: false,
   });
+  } catch (err) {
+    throw new UsageError(`token: ${(err as Error).message}`);
+  }
+  const { values } = parsed;
   const claims: Record<string, unknown> = {};
   if (values.admin) claims[CLAIM_ADMIN] = true;
   if (values['max-sessions'] !== undefined) {

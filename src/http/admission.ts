@@ -41,7 +41,17 @@ export interface AdmissionDeps {
 const tooMany = (code: 'rate_limited' | 'too_many_sessions', message: string, retryAfterS: number) =>
   new Refusal(429, code, message, { 'Retry-After': String(retryAfterS) });
 
-function isLoopback(ip: string): boolean {
+/** What is wrong with the WebSocket handshake headers (RFC 6455 section 4.2.1), checked before any work. */
+function handshakeProblem(req: IncomingMessage): string | null {
+  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return 'the Upgrade header must be "websocket"';
+  const key = req.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key)) return 'Sec-WebSocket-Key must be 16 bytes in base64';
+  const version = req.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') return 'Sec-WebSocket-Version must be 13';
+  return null;
+}
+
+export function isLoopback(ip: string): boolean {
   const literal = normalizeAddress(ip);
   return literal !== null && (literal.family === 'ipv4' ? literal.address.startsWith('127.') : literal.address === '::1');
 }
@@ -58,6 +68,8 @@ export async function admit(req: IncomingMessage, client: string, id: string, de
   }
   if (url.pathname !== PROXY_PATH) return new Refusal(404, 'not_found', `no such path: ${url.pathname}`);
   if (req.method !== 'GET') return new Refusal(405, 'method_not_allowed', 'use GET to open a session', { Allow: 'GET' });
+  const handshake = handshakeProblem(req);
+  if (handshake) return new Refusal(400, 'bad_handshake', handshake);
   const slot = deps.reserve();
   if (slot instanceof Refusal) return slot;
   const result = await check(req, url, client, id, deps, slot);

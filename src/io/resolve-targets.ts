@@ -9,6 +9,8 @@ import type { ResolveInput, ResolvedTargets } from '../../machines/types.js';
 import { neverPeerReason, normalizeAddress, parseHost } from '../net/address.js';
 import { sameEndpoint, type Endpoint, type Family } from '../net/endpoint.js';
 
+/** Candidate endpoints one session punches, at most, whatever its names resolve to. */
+export const MAX_CANDIDATES = 16;
 /** How long one name may take to resolve (ms). */
 export const RESOLVE_TIMEOUT_MS = 5000;
 
@@ -75,7 +77,10 @@ export async function resolveTargets(
       if (endpoint.family === family && !candidates.some((c) => sameEndpoint(c, endpoint))) candidates.push(endpoint);
     }
   }
-  return { candidates, problems };
+  if (candidates.length > MAX_CANDIDATES) {
+    problems.push(`${candidates.length - MAX_CANDIDATES} more addresses left out: at most ${MAX_CANDIDATES} candidates per session`);
+  }
+  return { candidates: candidates.slice(0, MAX_CANDIDATES), problems };
 }
 
 /** @param denyFor the target policy of a session, looked up by its id */

@@ -345,25 +345,31 @@ export class SessionLink implements RoutedLink {
     for (const payload of queued) this.#sendData(payload);
   }
 
-  /** Seals and sends one packet; false when it was not sent (counted). */
-  #sendPacket(type: PacketType, to: Endpoint, plaintext: Buffer): boolean {
+  /** Seals and sends one packet; why not, when it was not sent (counted). */
+  #sendPacket(type: PacketType, to: Endpoint, plaintext: Buffer): 'sent' | 'udp_ceiling' | 'no_socket' {
     if (this.#udpOut && !this.#udpOut.take(1, performance.now())) {
       this.stats.drops.udp_ceiling++;
-      return false;
+      return 'udp_ceiling';
     }
-    if (this.#txCounter >= MAX_COUNTER) return false;
+    // 2^53 packets under one key: unreachable in practice, and never a repeated nonce.
+    if (this.#txCounter >= MAX_COUNTER) throw new Error('packet counter exhausted');
     const header = encodeHeader(type, this.#channelId, this.#salt, this.#txCounter++);
     if (!this.#options.switchboard.send(to, seal(this.#txKey, header, plaintext))) {
       this.stats.drops.no_socket++;
-      return false;
+      return 'no_socket';
     }
     this.stats.datagramsOut++;
-    return true;
+    return 'sent';
   }
 
   #sendData(payload: Buffer): void {
-    if (!this.#sendPacket(PacketType.DATA, this.#path!.endpoint, payload)) {
+    const result = this.#sendPacket(PacketType.DATA, this.#path!.endpoint, payload);
+    if (result === 'udp_ceiling') {
       this.#reject('rate_limited', `message not sent: over this session's ceiling of ${this.#options.limits.udpOutPerS} datagrams/s`);
+      return;
+    }
+    if (result === 'no_socket') {
+      this.#reject('not_delivered', `message not sent: this server has no ${this.#path!.endpoint.family} socket`);
       return;
     }
     this.stats.messagesOut++;
@@ -394,7 +400,7 @@ export class SessionLink implements RoutedLink {
     this.#reports.send(frame);
   }
 
-  #reject(code: 'payload_too_large' | 'text_not_supported' | 'queue_full' | 'rate_limited', message: string): void {
+  #reject(code: 'payload_too_large' | 'text_not_supported' | 'queue_full' | 'rate_limited' | 'not_delivered', message: string): void {
     this.stats.messagesRejected++;
     this.#reports.error(code, message);
   }

@@ -8,7 +8,11 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 
-/** A Redis lease lasts this long (ms) and is renewed every third of it. */
+/**
+ * A Redis lease lasts this long (ms) and is renewed every third of it. Renewal re-adds every
+ * session this instance holds, so leases lost to a Redis restart (or counted locally during an
+ * outage) are back within a third of a lease.
+ */
 export const SESSION_LEASE_MS = 30_000;
 
 export interface SessionCounter {
@@ -55,7 +59,7 @@ return 1`;
 const RENEW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for i = 1, #ARGV - 1 do redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[#ARGV]), ARGV[i]) end
+for i = 1, #ARGV - 1 do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[#ARGV]), ARGV[i]) end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[#ARGV]) * 2)
 return 1`;
 

@@ -59,6 +59,20 @@ ws.onmessage = (m) => {
 </script></body></html>`;
 }
 
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Who may read the stream: programs (no Origin header), and the relay's own page, reached on a
+ * loopback name (also through an SSH tunnel on another port). Any other web page the operator
+ * has open is refused, and so is a rebound DNS name (its Host is not a loopback name).
+ */
+export function viewerAllowed(origin: string | undefined, host: string | undefined): boolean {
+  if (origin === undefined) return true;
+  if (!host) return false;
+  const hostname = host.replace(/:\d+$/, '');
+  return LOOPBACK_HOSTS.has(hostname) && origin === `http://${host}`;
+}
+
 export interface InspectorHandle {
   /** Pass to createActor's `inspect`. */
   inspect: Observer<InspectionEvent>;
@@ -73,7 +87,7 @@ export async function startInspector(port: number, host = '127.0.0.1'): Promise<
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
     res.end(pageHtml('/stream'));
   });
-  const wss = new WebSocketServer({ server, path: '/stream' });
+  const wss = new WebSocketServer({ server, path: '/stream', verifyClient: (info: { origin: string; req: import('node:http').IncomingMessage }) => viewerAllowed(info.origin || undefined, info.req.headers.host) });
   wss.on('connection', (ws) => {
     for (const text of recent) ws.send(text);
     ws.on('error', () => {});

@@ -134,9 +134,15 @@ describe('bad input: HTTP requests', () => {
     expect(await raw(bytes)).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
   });
 
-  it('an upgrade with a bad Sec-WebSocket-Key is refused by ws with 400 after authentication', async () => {
-    const req = `GET ${proxyQuery(good)} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\nAuthorization: Bearer ${token}\r\n\r\n`;
-    expect(await raw(req)).toMatch(/^HTTP\/1\.1 400 /);
+  it.each([
+    ['a bad Sec-WebSocket-Key', 'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short'],
+    ['no Sec-WebSocket-Key', 'Sec-WebSocket-Version: 13'],
+    ['an unknown Sec-WebSocket-Version', 'Sec-WebSocket-Version: 99\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='],
+  ])('an upgrade with %s is refused with 400 bad_handshake before any token check', async (_, headers) => {
+    const req = `GET ${proxyQuery(good)} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${headers}\r\nAuthorization: Bearer ${token}\r\n\r\n`;
+    const answer = await raw(req);
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('"code":"bad_handshake"');
   });
 });
 

@@ -50,3 +50,12 @@ describe('resolveTargets', () => {
     expect(r.problems).toEqual(['dual.example: 192.0.2.1 port 7 is denied by --deny-targets 192.0.2.0/24']);
   });
 });
+
+describe('resolveTargets: bounds', () => {
+  it('keeps at most 16 candidates, however many records the names have, and says so', async () => {
+    const zone: Lookup = async () => Array.from({ length: 500 }, (_, i) => ({ address: `198.51.100.${(i % 250) + 1}`, family: 4 }));
+    const r = await resolveTargets({ sessionId: 's', hosts: ['many.example', 'more.example'], port: 1, families: ['ipv4'] }, zone);
+    expect(r.candidates).toHaveLength(16);
+    expect(r.problems).toEqual(['234 more addresses left out: at most 16 candidates per session']);
+  });
+});

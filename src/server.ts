@@ -184,12 +184,13 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     admitted.release();
   };
 
-  const openSession = (ws: WebSocket, admitted: Admitted) => {
+  const openSession = (ws: WebSocket, socket: Duplex, admitted: Admitted) => {
     const { id, params, grants } = admitted;
     grantsById.set(id, grants);
     const link = new SessionLink({
       id,
       ws,
+      socket,
       psk: params.key,
       maxPayload: config.maxPayload,
       switchboard,
@@ -252,7 +253,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
       return;
     }
     const ok = admitted;
-    wss.handleUpgrade(req, socket, head, (ws) => openSession(ws, ok));
+    wss.handleUpgrade(req, socket, head, (ws) => openSession(ws, socket, ok));
   };
 
   const route = createRoutes({

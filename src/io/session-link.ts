@@ -10,6 +10,7 @@
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import type { BridgeCommand, Echo, SessionEvent, StatusFrame } from '../../machines/types.js';
@@ -19,6 +20,7 @@ import { decodeHeartbeat, encodeHeartbeat } from '../protocol/heartbeat.js';
 import { encodeHeader, MAX_COUNTER, PacketType, SALT_BYTES, type PacketHeader } from '../protocol/packet.js';
 import { bucketOrNull, type TokenBucket } from '../limits/token-bucket.js';
 import type { PreauthGate } from '../limits/preauth-gate.js';
+import { corkForBurst } from './burst-cork.js';
 import { ClientReports } from './client-reports.js';
 import { openChecked, PeerKeyring, type PeerKeys } from './peer-keyring.js';
 import type { RoutedLink, Switchboard } from './switchboard.js';
@@ -78,6 +80,8 @@ export interface LinkLimits {
 export interface SessionLinkOptions {
   id: string;
   ws: WebSocket;
+  /** The WebSocket's TCP socket: corked per burst of peer data (see burst-cork.ts). */
+  socket: Duplex;
   psk: Buffer;
   maxPayload: number;
   switchboard: Switchboard<SessionLink>;
@@ -322,6 +326,7 @@ export class SessionLink implements RoutedLink {
       return;
     }
     this.stats.bytesIn += payload.length;
+    corkForBurst(this.#options.socket);
     this.#ws.send(payload);
   }
 

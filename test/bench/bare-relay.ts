@@ -32,6 +32,8 @@ const ID_BYTES = 4;
 const HEADER_BYTES = ID_BYTES + 8; // id + counter = the 96-bit GCM nonce
 const TAG_BYTES = 16;
 const LOOPBACK = '127.0.0.1';
+/** Bound like autoprox's IPv4 socket by default (`--udp-bind4 0.0.0.0`): the kernel picks the source address per send. */
+const UDP_BIND_ADDRESS = '0.0.0.0';
 
 const { values } = parseArgs({ options: { mode: { type: 'string', default: 'plain' } } });
 const aead = values.mode === 'aead';
@@ -127,7 +129,7 @@ http.on('upgrade', (req, socket, head) => {
   });
 });
 
-udp.bind(0, LOOPBACK, () => {
+udp.bind(0, UDP_BIND_ADDRESS, () => {
   udp.setRecvBufferSize(UDP_RECV_BUFFER_BYTES);
   udp.setSendBufferSize(UDP_SEND_BUFFER_BYTES);
   http.listen(0, LOOPBACK, () => {

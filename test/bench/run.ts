@@ -354,8 +354,8 @@ interface ThroughputResult {
 
 async function throughputPhase(pairs: Record<Kind, RelayPair>): Promise<ThroughputResult[]> {
   const out: ThroughputResult[] = [];
-  for (const sessions of SESSION_COUNTS) {
-    for (const size of SIZES) {
+  for (const [size, sessions] of configs) {
+    {
       const byKind = {} as Record<Kind, Search>;
       for (const kind of KINDS) {
         byKind[kind] = await searchLossFree(pairs[kind], `${kind}:${sessions}`, size);
@@ -645,8 +645,13 @@ const { values: flags } = parseArgs({
     /** For profiling and development: a comma-separated subset of the phases. */
     phases: { type: 'string', default: PHASES.join(',') },
     'scale-sessions': { type: 'string' },
+    /** For profiling and development: throughput configurations to run, e.g. 1200x1,64x100. */
+    configs: { type: 'string' },
   },
 });
+const configs = (flags.configs ?? SESSION_COUNTS.flatMap((n) => SIZES.map((size) => `${size}x${n}`)).join(','))
+  .split(',')
+  .map((c) => c.split('x').map(Number) as [number, number]);
 const profile = { ...(flags.quick ? QUICK : FULL) };
 if (flags['scale-sessions']) profile.scaleSessions = Number(flags['scale-sessions']);
 const phases = new Set(flags.phases!.split(',') as Phase[]);

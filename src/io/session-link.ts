@@ -146,6 +146,11 @@ export class SessionLink implements RoutedLink {
   #tokenTimer: NodeJS.Timeout | null = null;
   #emit: (event: SessionEvent) => void = () => {};
   #wsClosed = false;
+  /**
+   * The last salt converted to hex and back: a session hears one peer session almost always,
+   * and the machine's events name peers in hex, so each heartbeat would convert it again.
+   */
+  #saltHex = { latin1: '', hex: '' };
 
   constructor(options: SessionLinkOptions) {
     this.#options = options;
@@ -222,7 +227,7 @@ export class SessionLink implements RoutedLink {
         for (const to of command.to) this.#sendHeartbeat(to, command.echo);
         return;
       case 'path.up':
-        return this.#openPath(fromHex(command.peerSalt), command.endpoint);
+        return this.#openPath(this.#fromHex(command.peerSalt), command.endpoint);
       case 'path.down':
         this.#path = null;
         return;
@@ -259,6 +264,16 @@ export class SessionLink implements RoutedLink {
     }
   }
 
+  #toHex(latin1: string): string {
+    if (this.#saltHex.latin1 !== latin1) this.#saltHex = { latin1, hex: toHex(latin1) };
+    return this.#saltHex.hex;
+  }
+
+  #fromHex(hex: string): string {
+    if (this.#saltHex.hex !== hex) this.#saltHex = { latin1: fromHex(hex), hex };
+    return this.#saltHex.latin1;
+  }
+
   #count(result: Buffer | 'replay' | 'auth_failed'): result is Buffer {
     if (typeof result === 'string') {
       this.stats.drops[result]++;
@@ -285,7 +300,7 @@ export class SessionLink implements RoutedLink {
     const echoesUs = heartbeat.echoSalt === this.#saltKey;
     this.#emit({
       type: 'peer.heartbeat',
-      peerSalt: toHex(header.salt),
+      peerSalt: this.#toHex(header.salt),
       from,
       sentAt: heartbeat.sentAt,
       at,
@@ -301,7 +316,7 @@ export class SessionLink implements RoutedLink {
       this.stats.drops.unknown_peer++;
       return;
     }
-    if (this.#count(openChecked(peer, header, datagram))) this.#emit({ type: 'peer.close', peerSalt: toHex(header.salt) });
+    if (this.#count(openChecked(peer, header, datagram))) this.#emit({ type: 'peer.close', peerSalt: this.#toHex(header.salt) });
   }
 
   #holdEarlyData(header: PacketHeader, datagram: Buffer): void {
@@ -383,7 +398,7 @@ export class SessionLink implements RoutedLink {
     const now = performance.now();
     const body = encodeHeartbeat({
       sentAt: now,
-      echoSalt: echo ? fromHex(echo.salt) : null,
+      echoSalt: echo ? this.#fromHex(echo.salt) : null,
       echoSentAt: echo?.sentAt ?? 0,
       echoDelayMs: echo ? Math.max(0, now - echo.at) : 0,
     });

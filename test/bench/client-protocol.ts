@@ -16,8 +16,11 @@ export interface SessionSpec {
 }
 
 export type Command =
-  /** Opens the sessions, at most `concurrency` handshakes at a time, and waits for UDP_ESTABLISHED on each. */
-  | { op: 'open'; group: string; sessions: SessionSpec[]; concurrency: number; timeoutMs: number }
+  /**
+   * Opens the sessions, at most `concurrency` handshakes at a time, and waits for UDP_ESTABLISHED
+   * on each; none is started after `deadlineMs` (those count as failed).
+   */
+  | { op: 'open'; group: string; sessions: SessionSpec[]; concurrency: number; timeoutMs: number; deadlineMs?: number }
   /**
    * Sends `size`-byte messages round-robin over the group's sessions for `durationMs`:
    * `rate` messages/s in bursts every millisecond, or as fast as the WebSockets take them

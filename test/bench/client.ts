@@ -150,8 +150,15 @@ async function open(command: Extract<Command, { op: 'open' }>): Promise<OpenResu
   let failed = 0;
   let firstError: string | null = null;
   let next = 0;
+  const deadline = command.deadlineMs === undefined ? Infinity : started + command.deadlineMs;
   const worker = async () => {
     while (next < command.sessions.length) {
+      if (performance.now() > deadline) {
+        failed += command.sessions.length - next;
+        firstError ??= `${command.sessions.length - next} sessions not started: the ${command.deadlineMs} ms deadline passed`;
+        next = command.sessions.length;
+        break;
+      }
       const index = next++;
       try {
         establishMs.push(await openOne(group, command.sessions[index]!, index, command.timeoutMs));

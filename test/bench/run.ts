@@ -60,6 +60,12 @@ const DRAIN_POLL_MS = 100;
 const DRAIN_STABLE_POLLS = 2;
 /** Longest wait for stragglers after a run (ms). */
 const DRAIN_MAX_MS = 3_000;
+/** The scale test brings its sessions up in this many equal steps, measuring after each. */
+const SCALE_STEPS = 4;
+/** A scale-test session not established within this time counts as failed (ms). */
+const SCALE_SESSION_TIMEOUT_MS = 15_000;
+/** No scale-test session is started later than this into its step (ms). */
+const SCALE_STEP_DEADLINE_MS = 30_000;
 /** Longest any single client command may take (ms). */
 const COMMAND_TIMEOUT_MS = 180_000;
 
@@ -80,24 +86,27 @@ interface Profile {
   establishConcurrency: number;
   scaleSessions: number;
   scaleConcurrency: number;
-  /** After the scale sessions are up, wait this long, then measure idle CPU over idleMs. */
+  /** After each scale step, wait this long, then measure idle CPU over idleMs. */
   scaleSettleMs: number;
   idleMs: number;
+  /** No new scale step starts after this long (ms). */
+  scaleBudgetMs: number;
 }
 
 const FULL: Profile = {
   name: 'full',
-  probeMs: 1000,
+  probeMs: 800,
   searchSteps: 3,
-  cpuRunMs: 2000,
+  cpuRunMs: 1500,
   rttRate: 2000,
-  rttMs: 3000,
+  rttMs: 2500,
   establishSessions: 200,
   establishConcurrency: 10,
   scaleSessions: 10_000,
   scaleConcurrency: 200,
-  scaleSettleMs: 4000,
-  idleMs: 10_000,
+  scaleSettleMs: 3000,
+  idleMs: 5000,
+  scaleBudgetMs: 100_000,
 };
 
 const QUICK: Profile = {
@@ -111,8 +120,9 @@ const QUICK: Profile = {
   establishConcurrency: 10,
   scaleSessions: 1000,
   scaleConcurrency: 100,
-  scaleSettleMs: 1500,
+  scaleSettleMs: 1000,
   idleMs: 2000,
+  scaleBudgetMs: 15_000,
 };
 
 const SIZES = [64, 1200] as const;
@@ -439,68 +449,138 @@ async function establishPhase(pair: RelayPair): Promise<EstablishResult> {
   };
 }
 
-interface ScaleResult {
+interface PerServer<T> {
+  A: T;
+  B: T;
+}
+
+/** One step of the scale test: this many sessions established on each server, then idle. */
+interface ScaleStep {
+  /** Sessions asked for, and established on both sides, so far. */
+  target: number;
   sessions: number;
-  heartbeatMs: number;
+  /** Time to bring this step's new sessions up (ms). */
   bringUpMs: number;
-  rssBeforeBytes: { A: number; B: number };
-  rssAfterBytes: { A: number; B: number };
-  rssPerSessionBytes: { A: number; B: number };
-  idleCpuPct: { A: number; B: number };
-  idleWindowMs: number;
+  failed: number;
+  firstError: string | null;
+  rssBytes: PerServer<number>;
+  rssPerSessionBytes: PerServer<number>;
+  /** V8 heap in use per session (from /metrics): the JavaScript share of the RSS. */
+  heapUsedPerSessionBytes: PerServer<number>;
+  /** CPU over the idle window, % of one core, and per session per second (us). */
+  idleCpuPct: PerServer<number>;
+  idleCpuUsPerSessionS: PerServer<number>;
   /** Datagrams each server received and sent per second in the idle window (heartbeats). */
-  idleDatagramsPerS: { A: { in: number; out: number }; B: { in: number; out: number } };
+  idleDatagramsPerS: PerServer<{ in: number; out: number }>;
+  /** Sessions that left UDP_ESTABLISHED or closed, so far. */
   lost: number;
 }
 
-/** Datagrams received and sent so far by an autoprox server, from its /metrics. */
-async function datagramsOf(relay: Relay): Promise<{ in: number; out: number }> {
+interface ScaleResult {
+  target: number;
+  heartbeatMs: number;
+  idleWindowMs: number;
+  budgetMs: number;
+  rssEmptyBytes: PerServer<number>;
+  steps: ScaleStep[];
+  /** The last step: the most sessions held. */
+  last: ScaleStep;
+  /** All steps' bring-up times added: from 0 to `last.sessions` sessions (ms). */
+  bringUpMs: number;
+}
+
+/** Datagrams received and sent so far by an autoprox server, and its V8 heap in use, from its /metrics. */
+async function metricsOf(relay: Relay): Promise<{ in: number; out: number; heapUsed: number }> {
   const text = await (await fetch(`${relay.listening.url}/metrics`)).text();
   const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? Number.NaN);
   return {
     in: value(/^autoprox_udp_datagrams_received_total (\S+)$/m),
     out: value(/^autoprox_datagrams_total\{direction="out"\} (\S+)$/m),
+    heapUsed: value(/^autoprox_nodejs_heap_size_used_bytes (\S+)$/m),
   };
 }
 
+/**
+ * Brings sessions up in SCALE_STEPS steps to `scaleSessions` on each server, and after each
+ * step measures the idle servers (heartbeats only): RSS, heap, CPU. Stops early when a step
+ * cannot be brought up or the time budget is spent, and reports how far it got.
+ */
 async function scalePhase(): Promise<ScaleResult> {
   const pair = await startPair('autoprox');
+  const groups: string[] = [];
   try {
     await sleep(1000);
-    const rssBefore = { A: rssOf(pair.A.pid), B: rssOf(pair.B.pid) };
-    const opened = await openGroup(pair, 'scale', profile.scaleSessions, profile.scaleConcurrency, 60_000);
-    log(`  ${profile.scaleSessions} sessions up in ${fmt(opened.totalMs / 1000)} s`);
-    await sleep(profile.scaleSettleMs);
-    const datagramsBefore = await Promise.all([datagramsOf(pair.A), datagramsOf(pair.B)]);
-    const before = [cpuOf(pair.A.pid), cpuOf(pair.B.pid)];
-    await sleep(profile.idleMs);
-    const after = [cpuOf(pair.A.pid), cpuOf(pair.B.pid)];
-    const datagramsAfter = await Promise.all([datagramsOf(pair.A), datagramsOf(pair.B)]);
-    const rate = (i: number) => ({
-      in: (datagramsAfter[i]!.in - datagramsBefore[i]!.in) / (profile.idleMs / 1000),
-      out: (datagramsAfter[i]!.out - datagramsBefore[i]!.out) / (profile.idleMs / 1000),
-    });
-    const pct = (i: number) => ((after[i]!.cpuS - before[i]!.cpuS) / ((after[i]!.at - before[i]!.at) / 1000)) * 100;
-    const rssAfter = { A: rssOf(pair.A.pid), B: rssOf(pair.B.pid) };
-    const [healthA, healthB] = await Promise.all([
-      clientA.call<Health>({ op: 'health', group: 'scale' }),
-      clientB.call<Health>({ op: 'health', group: 'scale' }),
-    ]);
-    await closeGroup('scale');
-    const n = profile.scaleSessions;
+    const rssEmpty = { A: rssOf(pair.A.pid), B: rssOf(pair.B.pid) };
+    const empty = await Promise.all([metricsOf(pair.A), metricsOf(pair.B)]);
+    const started = performance.now();
+    const steps: ScaleStep[] = [];
+    let sessions = 0;
+    for (let i = 1; i <= SCALE_STEPS; i++) {
+      const target = Math.round((profile.scaleSessions * i) / SCALE_STEPS);
+      const group = `scale:${i}`;
+      groups.push(group);
+      const specs = await specsFor(pair, target - sessions);
+      const stepStarted = performance.now();
+      const [a, b] = await Promise.all([
+        clientA.call<OpenResult>({ op: 'open', group, sessions: specs.a, concurrency: profile.scaleConcurrency, timeoutMs: SCALE_SESSION_TIMEOUT_MS, deadlineMs: SCALE_STEP_DEADLINE_MS }),
+        clientB.call<OpenResult>({ op: 'open', group, sessions: specs.b, concurrency: profile.scaleConcurrency, timeoutMs: SCALE_SESSION_TIMEOUT_MS, deadlineMs: SCALE_STEP_DEADLINE_MS }),
+      ]);
+      const bringUpMs = performance.now() - stepStarted;
+      const failed = a.failed + b.failed;
+      sessions += Math.min(a.establishMs.length, b.establishMs.length);
+      log(`  ${fmt(sessions)} sessions up (${fmt(bringUpMs / 1000)} s for this step${failed > 0 ? `, ${failed} failed: ${a.firstError ?? b.firstError}` : ''})`);
+      await sleep(profile.scaleSettleMs);
+      const m0 = await Promise.all([metricsOf(pair.A), metricsOf(pair.B)]);
+      const c0 = [cpuOf(pair.A.pid), cpuOf(pair.B.pid)];
+      await sleep(profile.idleMs);
+      const c1 = [cpuOf(pair.A.pid), cpuOf(pair.B.pid)];
+      const m1 = await Promise.all([metricsOf(pair.A), metricsOf(pair.B)]);
+      const rss = { A: rssOf(pair.A.pid), B: rssOf(pair.B.pid) };
+      let lost = 0;
+      for (const g of groups) {
+        const [ha, hb] = await Promise.all([clientA.call<Health>({ op: 'health', group: g }), clientB.call<Health>({ op: 'health', group: g })]);
+        lost += ha.lost + hb.lost;
+      }
+      const pct = (j: number) => ((c1[j]!.cpuS - c0[j]!.cpuS) / ((c1[j]!.at - c0[j]!.at) / 1000)) * 100;
+      const rate = (j: number) => ({ in: ((m1[j]!.in - m0[j]!.in) * 1000) / profile.idleMs, out: ((m1[j]!.out - m0[j]!.out) * 1000) / profile.idleMs });
+      const per = (value: number) => (sessions > 0 ? value / sessions : Number.NaN);
+      const step: ScaleStep = {
+        target,
+        sessions,
+        bringUpMs,
+        failed,
+        firstError: a.firstError ?? b.firstError,
+        rssBytes: rss,
+        rssPerSessionBytes: { A: per(rss.A - rssEmpty.A), B: per(rss.B - rssEmpty.B) },
+        heapUsedPerSessionBytes: { A: per(m1[0]!.heapUsed - empty[0]!.heapUsed), B: per(m1[1]!.heapUsed - empty[1]!.heapUsed) },
+        idleCpuPct: { A: pct(0), B: pct(1) },
+        idleCpuUsPerSessionS: { A: per(pct(0) * 1e4), B: per(pct(1) * 1e4) },
+        idleDatagramsPerS: { A: rate(0), B: rate(1) },
+        lost,
+      };
+      steps.push(step);
+      log(
+        `  idle at ${fmt(sessions)}: CPU ${fmt(step.idleCpuPct.A, 1)} % / ${fmt(step.idleCpuPct.B, 1)} %, ` +
+          `RSS ${fmt(step.rssPerSessionBytes.A / 1024, 1)} / ${fmt(step.rssPerSessionBytes.B / 1024, 1)} KB per session, lost ${lost}`,
+      );
+      if (failed > 0) break;
+      if (performance.now() - started > profile.scaleBudgetMs && i < SCALE_STEPS) {
+        log(`  stopping at ${fmt(sessions)} sessions: the scale test's budget of ${profile.scaleBudgetMs / 1000} s is spent`);
+        break;
+      }
+    }
     return {
-      sessions: n,
+      target: profile.scaleSessions,
       heartbeatMs: HEARTBEAT_MS,
-      bringUpMs: opened.totalMs,
-      rssBeforeBytes: rssBefore,
-      rssAfterBytes: rssAfter,
-      rssPerSessionBytes: { A: (rssAfter.A - rssBefore.A) / n, B: (rssAfter.B - rssBefore.B) / n },
-      idleCpuPct: { A: pct(0), B: pct(1) },
       idleWindowMs: profile.idleMs,
-      idleDatagramsPerS: { A: rate(0), B: rate(1) },
-      lost: healthA.lost + healthB.lost,
+      budgetMs: profile.scaleBudgetMs,
+      rssEmptyBytes: rssEmpty,
+      steps,
+      last: steps.at(-1)!,
+      bringUpMs: steps.reduce((sum, s) => sum + s.bringUpMs, 0),
     };
   } finally {
+    for (const g of groups) await closeGroup(g).catch(() => {});
     await Promise.all([stop(pair.A.proc), stop(pair.B.proc)]);
   }
 }
@@ -537,10 +617,13 @@ function targets({ throughput, latency, establish, scale }: BenchResult): Target
     out.push({ name: `RTT p99 ${l.size} B vs bare+AES`, limit: '<= 1.5x', measured: `${fmt(p99)}x`, met: p99 <= 1.5 });
   }
   if (scale) {
-    const rssKb = Math.max(scale.rssPerSessionBytes.A, scale.rssPerSessionBytes.B) / 1024;
-    out.push({ name: `RSS per session at ${fmt(scale.sessions)} sessions`, limit: '<= 40 KB', measured: `${fmt(rssKb, 1)} KB`, met: rssKb <= 40 && scale.lost === 0 });
-    const cpu = Math.max(scale.idleCpuPct.A, scale.idleCpuPct.B);
-    out.push({ name: `heartbeat upkeep, ${fmt(scale.sessions)} sessions`, limit: '< 10 % of a core', measured: `${fmt(cpu, 1)} %`, met: cpu < 10 });
+    const last = scale.last;
+    const reached = last.sessions >= scale.target && last.lost === 0;
+    const note = reached ? '' : ` (only ${fmt(last.sessions)} of ${fmt(scale.target)} up, ${last.lost} lost)`;
+    const rssKb = Math.max(last.rssPerSessionBytes.A, last.rssPerSessionBytes.B) / 1024;
+    out.push({ name: `RSS per session, ${fmt(scale.target)} sessions`, limit: '<= 40 KB', measured: `${fmt(rssKb, 1)} KB${note}`, met: reached && rssKb <= 40 });
+    const cpu = Math.max(last.idleCpuPct.A, last.idleCpuPct.B);
+    out.push({ name: `heartbeat upkeep, ${fmt(scale.target)} sessions`, limit: '< 10 % of a core', measured: `${fmt(cpu, 1)} %${note}`, met: reached && cpu < 10 });
   }
   if (establish) out.push({
     name: 'UDP_ESTABLISHED p99 on loopback',
@@ -587,20 +670,23 @@ function report(result: BenchResult): string {
       table(['', 'ms'], [['p50', fmt(establish.p50Ms)], ['p99', fmt(establish.p99Ms)], ['max', fmt(establish.maxMs)]]),
   );
 
-  if (scale) parts.push(
-    `(4) scale: ${fmt(scale.sessions)} established sessions per server (heartbeat ${scale.heartbeatMs} ms)\n` +
-      table(
-        ['', 'server A', 'server B'],
-        [
-          ['RSS before (MB)', fmt(scale.rssBeforeBytes.A / 2 ** 20, 1), fmt(scale.rssBeforeBytes.B / 2 ** 20, 1)],
-          ['RSS after (MB)', fmt(scale.rssAfterBytes.A / 2 ** 20, 1), fmt(scale.rssAfterBytes.B / 2 ** 20, 1)],
-          ['RSS per session (KB)', fmt(scale.rssPerSessionBytes.A / 1024, 1), fmt(scale.rssPerSessionBytes.B / 1024, 1)],
-          [`idle CPU, % of a core (${scale.idleWindowMs / 1000} s)`, fmt(scale.idleCpuPct.A, 1), fmt(scale.idleCpuPct.B, 1)],
-          ['datagrams/s in, out (idle)', `${fmt(scale.idleDatagramsPerS.A.in, 0)}, ${fmt(scale.idleDatagramsPerS.A.out, 0)}`, `${fmt(scale.idleDatagramsPerS.B.in, 0)}, ${fmt(scale.idleDatagramsPerS.B.out, 0)}`],
-        ],
-      ) +
-      `\n    all up in ${fmt(scale.bringUpMs / 1000)} s; sessions lost meanwhile: ${scale.lost}`,
-  );
+  if (scale) {
+    const rows = scale.steps.map((st) => [
+      fmt(st.sessions),
+      `${fmt(st.bringUpMs / 1000, 1)} s`,
+      `${fmt(st.rssPerSessionBytes.A / 1024, 1)} / ${fmt(st.rssPerSessionBytes.B / 1024, 1)}`,
+      `${fmt(st.heapUsedPerSessionBytes.A / 1024, 1)} / ${fmt(st.heapUsedPerSessionBytes.B / 1024, 1)}`,
+      `${fmt(st.idleCpuPct.A, 1)} / ${fmt(st.idleCpuPct.B, 1)}`,
+      `${fmt(st.idleCpuUsPerSessionS.A, 0)} / ${fmt(st.idleCpuUsPerSessionS.B, 0)}`,
+      `${fmt(st.idleDatagramsPerS.A.in, 0)} / ${fmt(st.idleDatagramsPerS.A.out, 0)}`,
+      String(st.lost + st.failed),
+    ]);
+    parts.push(
+      `(4) scale: up to ${fmt(scale.target)} established sessions per server, heartbeat ${scale.heartbeatMs} ms (servers A / B; idle CPU over ${scale.idleWindowMs / 1000} s)\n` +
+        table(['sessions', 'step up in', 'RSS/session KB', 'heap/session KB', 'idle CPU %', 'us/session/s', 'A dgrams/s in/out', 'lost+failed'], rows) +
+        `\n    RSS with no session: ${fmt(scale.rssEmptyBytes.A / 2 ** 20, 1)} / ${fmt(scale.rssEmptyBytes.B / 2 ** 20, 1)} MB; all steps up in ${fmt(scale.bringUpMs / 1000, 1)} s`,
+    );
+  }
 
   const lossRows: string[][] = [];
   for (const t of throughput) {
@@ -696,7 +782,7 @@ async function main(): Promise<void> {
     await Promise.all(pairList.flatMap((p) => [stop(p.A.proc), stop(p.B.proc)]));
   }
   if (phases.has('scale')) {
-    log(`(4) scale: ${profile.scaleSessions} sessions`);
+    log(`(4) scale: up to ${profile.scaleSessions} sessions`);
     scale = await scalePhase();
   }
 

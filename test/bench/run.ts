@@ -50,9 +50,7 @@ const AUTOPROX_FLAGS = ['--port', '0', '--udp-port', '0', `--jwt-secret=${SECRET
 const LOSS_FREE_MAX_FRACTION = 1e-4;
 /** ... and when the sender managed at least this fraction of the offered rate. */
 const OFFERED_MIN_FRACTION = 0.97;
-/** The loss-free search starts at this offered rate (msgs/s) and doubles it ... */
-const RAMP_START_RATE = 10_000;
-/** ... at most this many times (10k .. 320k msgs/s). */
+/** The loss-free search doubles the offered rate from the profile's rampStartRate at most this many times. */
 const RAMP_MAX_STEPS = 6;
 /** Receiver counts are polled this often after a run until they stop growing (ms). */
 const DRAIN_POLL_MS = 100;
@@ -60,8 +58,6 @@ const DRAIN_POLL_MS = 100;
 const DRAIN_STABLE_POLLS = 2;
 /** Longest wait for stragglers after a run (ms). */
 const DRAIN_MAX_MS = 3_000;
-/** The scale test brings its sessions up in this many equal steps, measuring after each. */
-const SCALE_STEPS = 4;
 /** A scale-test session not established within this time counts as failed (ms). */
 const SCALE_SESSION_TIMEOUT_MS = 15_000;
 /** No scale-test session is started later than this into its step (ms). */
@@ -77,6 +73,8 @@ interface Profile {
   name: 'full' | 'quick';
   /** Each run of the loss-free search, and the common-rate CPU run (ms). */
   probeMs: number;
+  /** The loss-free search starts at this offered rate (msgs/s). */
+  rampStartRate: number;
   searchSteps: number;
   cpuRunMs: number;
   /** Round trips: offered rate (msgs/s, one session) and duration (ms). */
@@ -91,11 +89,14 @@ interface Profile {
   idleMs: number;
   /** No new scale step starts after this long (ms). */
   scaleBudgetMs: number;
+  /** The scale test brings its sessions up in this many equal steps, measuring after each. */
+  scaleSteps: number;
 }
 
 const FULL: Profile = {
   name: 'full',
   probeMs: 800,
+  rampStartRate: 10_000,
   searchSteps: 3,
   cpuRunMs: 1500,
   rttRate: 2000,
@@ -107,11 +108,13 @@ const FULL: Profile = {
   scaleSettleMs: 3000,
   idleMs: 5000,
   scaleBudgetMs: 100_000,
+  scaleSteps: 4,
 };
 
 const QUICK: Profile = {
   name: 'quick',
   probeMs: 300,
+  rampStartRate: 40_000,
   searchSteps: 1,
   cpuRunMs: 500,
   rttRate: 2000,
@@ -123,6 +126,7 @@ const QUICK: Profile = {
   scaleSettleMs: 1000,
   idleMs: 2000,
   scaleBudgetMs: 15_000,
+  scaleSteps: 2,
 };
 
 const SIZES = [64, 1200] as const;
@@ -318,7 +322,7 @@ interface Search {
 
 /**
  * Loss-free throughput by a bounded search over paced runs: the offered rate doubles from
- * RAMP_START_RATE until a run loses messages (or the sender cannot reach the rate because the
+ * the profile's rampStartRate until a run loses messages (or the sender cannot reach the rate because the
  * relay pushes back), at most RAMP_MAX_STEPS times; then `searchSteps` bisections between the
  * best loss-free rate and the lowest failing one. A saturating sender is not used: the
  * kernel's TCP buffers would let it queue seconds of backlog, and the overload (with its
@@ -328,7 +332,7 @@ async function searchLossFree(pair: RelayPair, group: string, size: number): Pro
   const probes: LoadRun[] = [];
   let best: LoadRun | null = null;
   let failed: LoadRun | null = null;
-  for (let step = 0, rate = RAMP_START_RATE; step < RAMP_MAX_STEPS && !failed; step++, rate *= 2) {
+  for (let step = 0, rate = profile.rampStartRate; step < RAMP_MAX_STEPS && !failed; step++, rate *= 2) {
     const run = await load(pair, group, size, rate, profile.probeMs);
     probes.push(run);
     if (lossFree(run)) best = run;
@@ -377,7 +381,7 @@ async function throughputPhase(pairs: Record<Kind, RelayPair>): Promise<Throughp
             `${s.probes.length} runs`,
         );
       }
-      const lowest = Math.min(...KINDS.map((k) => byKind[k].best?.receivedRate ?? RAMP_START_RATE / 2));
+      const lowest = Math.min(...KINDS.map((k) => byKind[k].best?.receivedRate ?? profile.rampStartRate / 2));
       const cpuRate = Math.max(1000, Math.round((0.8 * lowest) / 1000) * 1000);
       const cpuByKind = {} as Record<Kind, LoadRun>;
       for (const kind of KINDS) cpuByKind[kind] = await load(pairs[kind], `${kind}:${sessions}`, size, cpuRate, profile.cpuRunMs);
@@ -501,7 +505,7 @@ async function metricsOf(relay: Relay): Promise<{ in: number; out: number; heapU
 }
 
 /**
- * Brings sessions up in SCALE_STEPS steps to `scaleSessions` on each server, and after each
+ * Brings sessions up in profile.scaleSteps steps to `scaleSessions` on each server, and after each
  * step measures the idle servers (heartbeats only): RSS, heap, CPU. Stops early when a step
  * cannot be brought up or the time budget is spent, and reports how far it got.
  */
@@ -515,8 +519,8 @@ async function scalePhase(): Promise<ScaleResult> {
     const started = performance.now();
     const steps: ScaleStep[] = [];
     let sessions = 0;
-    for (let i = 1; i <= SCALE_STEPS; i++) {
-      const target = Math.round((profile.scaleSessions * i) / SCALE_STEPS);
+    for (let i = 1; i <= profile.scaleSteps; i++) {
+      const target = Math.round((profile.scaleSessions * i) / profile.scaleSteps);
       const group = `scale:${i}`;
       groups.push(group);
       const specs = await specsFor(pair, target - sessions);
@@ -564,7 +568,7 @@ async function scalePhase(): Promise<ScaleResult> {
           `RSS ${fmt(step.rssPerSessionBytes.A / 1024, 1)} / ${fmt(step.rssPerSessionBytes.B / 1024, 1)} KB per session, lost ${lost}`,
       );
       if (failed > 0) break;
-      if (performance.now() - started > profile.scaleBudgetMs && i < SCALE_STEPS) {
+      if (performance.now() - started > profile.scaleBudgetMs && i < profile.scaleSteps) {
         log(`  stopping at ${fmt(sessions)} sessions: the scale test's budget of ${profile.scaleBudgetMs / 1000} s is spent`);
         break;
       }

@@ -1,16 +1,19 @@
 /**
  * The root actor of a server: binds the shared UDP socket actors (IPv4, then IPv6 on the same
- * port where possible), spawns one session actor per accepted WebSocket, reaps sessions when
- * they end, and drains them on shutdown.
+ * port where possible), has one session actor started per accepted WebSocket (by its
+ * `sessionHost`, each session in an actor system of its own: see session-host.ts), counts
+ * sessions until they end, and drains them on shutdown.
  *
- * Pure statechart: `udpSocket` and `session` are handed in through `.provide({ actors })`.
+ * Pure statechart: `udpSocket` and `sessionHost` are handed in through `.provide({ actors })`.
  */
-import { assign, emit, enqueueActions, fromCallback, setup, stopChild, type EventObject } from 'xstate';
+import { assign, emit, enqueueActions, fromCallback, sendTo, setup, spawnChild, stopChild, type EventObject } from 'xstate';
+import { createSessionHost, SESSION_ACTOR_PREFIX, type SessionHostCommand, type SessionHostEvent } from './session-host.js';
 import { sessionMachine } from './session.machine.js';
 import type { Family, SessionTiming, UdpSocketEvent, UdpSocketInput } from './types.js';
 
-/** Prefix of session actor ids and systemIds: `session:<id>`. */
-export const SESSION_ACTOR_PREFIX = 'session:';
+export { SESSION_ACTOR_PREFIX };
+/** Id of the session host child. */
+export const SESSION_HOST_ID = 'sessions';
 
 export interface SupervisorInput {
   udp: {
@@ -35,10 +38,9 @@ export interface SupervisorContext extends SupervisorInput {
 
 export type SupervisorEvent =
   | UdpSocketEvent
+  | SessionHostEvent
   | { type: 'session.open'; id: string; hosts: string[]; port: number }
-  | { type: 'shutdown' }
-  | { type: 'xstate.done.actor.*'; actorId: string }
-  | { type: 'xstate.error.actor.*'; actorId: string; error: unknown };
+  | { type: 'shutdown' };
 
 export type SupervisorEmitted =
   | { type: 'udp.unavailable'; family: Family; message: string }
@@ -62,7 +64,7 @@ export const supervisorMachine = setup({
     udpSocket: fromCallback<EventObject, UdpSocketInput>(() => {
       throw new Error('supervisor machine: provide a `udpSocket` actor');
     }),
-    session: sessionMachine,
+    sessionHost: createSessionHost(sessionMachine),
   },
   delays: {
     drainTimeout: ({ context }) => context.drainMs,
@@ -75,7 +77,6 @@ export const supervisorMachine = setup({
     mayTakeAnyIpv6Port: ({ context, event }) =>
       context.udp.port === 0 && event.type === 'udp.failed' && event.code === 'EADDRINUSE',
     noSessions: ({ context }) => context.sessions === 0,
-    isSession: ({ event }) => 'actorId' in event && event.actorId.startsWith(SESSION_ACTOR_PREFIX),
   },
   actions: {
     bindIpv4: enqueueActions(({ context, enqueue }) => {
@@ -105,29 +106,26 @@ export const supervisorMachine = setup({
       message: event.type === 'udp.failed' ? `${event.code} ${event.message}` : 'unavailable',
     })),
     stopIpv6: stopChild('udp.ipv6'),
-    spawnSession: enqueueActions(({ context, event, enqueue }) => {
+    startSessionHost: spawnChild('sessionHost', { id: SESSION_HOST_ID }),
+    openSession: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'session.open') return;
-      const actorId = SESSION_ACTOR_PREFIX + event.id;
-      enqueue.spawnChild('session', {
-        id: actorId,
-        systemId: actorId,
-        input: { id: event.id, hosts: event.hosts, port: event.port, families: families(context), timing: context.timing },
-      });
+      enqueue.sendTo(SESSION_HOST_ID, {
+        type: 'session.open',
+        id: event.id,
+        hosts: event.hosts,
+        port: event.port,
+        families: families(context),
+        timing: context.timing,
+      } satisfies SessionHostCommand);
       enqueue.assign({ sessions: context.sessions + 1 });
     }),
     reapSession: enqueueActions(({ context, event, enqueue }) => {
-      if (!('actorId' in event)) return;
-      if (event.type.startsWith('xstate.error.actor.')) {
-        enqueue.emit({ type: 'session.failed', actorId: event.actorId, error: 'error' in event ? event.error : undefined });
+      if (event.type === 'session.failed') {
+        enqueue.emit({ type: 'session.failed', actorId: SESSION_ACTOR_PREFIX + event.id, error: event.error });
       }
-      enqueue.stopChild(event.actorId);
       enqueue.assign({ sessions: Math.max(0, context.sessions - 1) });
     }),
-    shutdownSessions: enqueueActions(({ enqueue, self }) => {
-      for (const [id, child] of Object.entries(self.getSnapshot().children)) {
-        if (id.startsWith(SESSION_ACTOR_PREFIX) && child) enqueue.sendTo(child, { type: 'server.shutdown' });
-      }
-    }),
+    shutdownSessions: sendTo(SESSION_HOST_ID, { type: 'shutdown' } satisfies SessionHostCommand),
   },
 }).createMachine({
   id: 'supervisor',
@@ -174,10 +172,11 @@ export const supervisorMachine = setup({
     },
     running: {
       description: 'Accepting sessions.',
+      entry: 'startSessionHost',
       on: {
-        'session.open': { actions: 'spawnSession' },
-        'xstate.done.actor.*': { guard: 'isSession', actions: 'reapSession' },
-        'xstate.error.actor.*': { guard: 'isSession', actions: 'reapSession' },
+        'session.open': { actions: 'openSession' },
+        'session.ended': { actions: 'reapSession' },
+        'session.failed': { actions: 'reapSession' },
         shutdown: 'draining',
       },
     },
@@ -187,8 +186,8 @@ export const supervisorMachine = setup({
       always: { guard: 'noSessions', target: 'stopped' },
       after: { drainTimeout: 'stopped' },
       on: {
-        'xstate.done.actor.*': { guard: 'isSession', actions: 'reapSession' },
-        'xstate.error.actor.*': { guard: 'isSession', actions: 'reapSession' },
+        'session.ended': { actions: 'reapSession' },
+        'session.failed': { actions: 'reapSession' },
       },
     },
     stopped: { type: 'final', description: 'Every child stopped; sockets closed.' },

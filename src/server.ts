@@ -11,8 +11,9 @@ import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import { createSessionHost, type SessionActor } from '../machines/session-host.js';
 import { sessionMachine } from '../machines/session.machine.js';
-import { SESSION_ACTOR_PREFIX, supervisorMachine } from '../machines/supervisor.machine.js';
+import { supervisorMachine } from '../machines/supervisor.machine.js';
 import type { ResolvedTargets, ResolveInput } from '../machines/types.js';
 import type { Grants } from './auth/claims.js';
 import type { Verifier } from './auth/verifier.js';
@@ -124,17 +125,22 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     return (endpoint: Endpoint) => policy.deny(endpoint, targets);
   };
 
+  /** Live session actors by session id (each the root of its own actor system). */
+  const sessionActors = new Map<string, SessionActor>();
   const machine = supervisorMachine.provide({
     actors: {
       udpSocket: createUdpSocketActor(switchboard, log),
-      session: sessionMachine.provide({
-        actors: {
-          bridge: createBridgeActor(switchboard),
-          resolveTargets: deps.resolveTargets
-            ? fromPromise<ResolvedTargets, ResolveInput>(({ input }) => deps.resolveTargets!(input))
-            : createResolveTargetsActor(undefined, (sessionId) => denyFor(sessionId)),
-        },
-      }),
+      sessionHost: createSessionHost(
+        sessionMachine.provide({
+          actors: {
+            bridge: createBridgeActor(switchboard),
+            resolveTargets: deps.resolveTargets
+              ? fromPromise<ResolvedTargets, ResolveInput>(({ input }) => deps.resolveTargets!(input))
+              : createResolveTargetsActor(undefined, (sessionId) => denyFor(sessionId)),
+          },
+        }),
+        { sessions: sessionActors, ...(deps.inspect ? { inspect: deps.inspect } : {}) },
+      ),
     },
   });
   const supervisor = createActor(machine, {
@@ -204,12 +210,13 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     admitted.release();
   };
 
-  const openSession = (ws: WebSocket, admitted: Admitted) => {
+  const openSession = (ws: WebSocket, socket: Duplex, admitted: Admitted) => {
     const { id, params, grants } = admitted;
     grantsById.set(id, grants);
     const link = new SessionLink({
       id,
       ws,
+      socket,
       psk: params.key,
       maxPayload: config.maxPayload,
       switchboard,
@@ -225,7 +232,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     switchboard.admit(link);
     log.info({ session: id, client: admitted.client, sub: grants.subject, hosts: params.hosts, port: params.port }, 'session opened');
     supervisor.send({ type: 'session.open', id, hosts: params.hosts, port: params.port });
-    const actor = supervisor.system.get(SESSION_ACTOR_PREFIX + id) as Actor<typeof sessionMachine> | undefined;
+    const actor = sessionActors.get(id);
     if (!actor || switchboard.isPending(id)) {
       // The supervisor is no longer accepting (shutting down).
       switchboard.release(link);
@@ -285,7 +292,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     });
     wss.handleUpgrade(req, socket, head, (ws) => {
       upgraded = true;
-      openSession(ws, ok);
+      openSession(ws, socket, ok);
     });
   };
 

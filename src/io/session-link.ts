@@ -10,6 +10,7 @@
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import type { BridgeCommand, Echo, SessionEvent, StatusFrame } from '../../machines/types.js';
@@ -19,6 +20,7 @@ import { decodeHeartbeat, encodeHeartbeat } from '../protocol/heartbeat.js';
 import { encodeHeader, MAX_COUNTER, PacketType, SALT_BYTES, type PacketHeader } from '../protocol/packet.js';
 import { bucketOrNull, type TokenBucket } from '../limits/token-bucket.js';
 import type { PreauthGate } from '../limits/preauth-gate.js';
+import { corkForBurst } from './burst-cork.js';
 import { ClientReports } from './client-reports.js';
 import { openChecked, PeerKeyring, type PeerKeys } from './peer-keyring.js';
 import type { RoutedLink, Switchboard } from './switchboard.js';
@@ -78,6 +80,8 @@ export interface LinkLimits {
 export interface SessionLinkOptions {
   id: string;
   ws: WebSocket;
+  /** The WebSocket's TCP socket: corked per burst of peer data (see burst-cork.ts). */
+  socket: Duplex;
   psk: Buffer;
   maxPayload: number;
   switchboard: Switchboard<SessionLink>;
@@ -142,6 +146,11 @@ export class SessionLink implements RoutedLink {
   #tokenTimer: NodeJS.Timeout | null = null;
   #emit: (event: SessionEvent) => void = () => {};
   #wsClosed = false;
+  /**
+   * The last salt converted to hex and back: a session hears one peer session almost always,
+   * and the machine's events name peers in hex, so each heartbeat would convert it again.
+   */
+  #saltHex = { latin1: '', hex: '' };
 
   constructor(options: SessionLinkOptions) {
     this.#options = options;
@@ -218,7 +227,7 @@ export class SessionLink implements RoutedLink {
         for (const to of command.to) this.#sendHeartbeat(to, command.echo);
         return;
       case 'path.up':
-        return this.#openPath(fromHex(command.peerSalt), command.endpoint);
+        return this.#openPath(this.#fromHex(command.peerSalt), command.endpoint);
       case 'path.down':
         this.#path = null;
         return;
@@ -255,6 +264,16 @@ export class SessionLink implements RoutedLink {
     }
   }
 
+  #toHex(latin1: string): string {
+    if (this.#saltHex.latin1 !== latin1) this.#saltHex = { latin1, hex: toHex(latin1) };
+    return this.#saltHex.hex;
+  }
+
+  #fromHex(hex: string): string {
+    if (this.#saltHex.hex !== hex) this.#saltHex = { latin1: fromHex(hex), hex };
+    return this.#saltHex.latin1;
+  }
+
   #count(result: Buffer | 'replay' | 'auth_failed'): result is Buffer {
     if (typeof result === 'string') {
       this.stats.drops[result]++;
@@ -281,7 +300,7 @@ export class SessionLink implements RoutedLink {
     const echoesUs = heartbeat.echoSalt === this.#saltKey;
     this.#emit({
       type: 'peer.heartbeat',
-      peerSalt: toHex(header.salt),
+      peerSalt: this.#toHex(header.salt),
       from,
       sentAt: heartbeat.sentAt,
       at,
@@ -297,7 +316,7 @@ export class SessionLink implements RoutedLink {
       this.stats.drops.unknown_peer++;
       return;
     }
-    if (this.#count(openChecked(peer, header, datagram))) this.#emit({ type: 'peer.close', peerSalt: toHex(header.salt) });
+    if (this.#count(openChecked(peer, header, datagram))) this.#emit({ type: 'peer.close', peerSalt: this.#toHex(header.salt) });
   }
 
   #holdEarlyData(header: PacketHeader, datagram: Buffer): void {
@@ -322,6 +341,7 @@ export class SessionLink implements RoutedLink {
       return;
     }
     this.stats.bytesIn += payload.length;
+    corkForBurst(this.#options.socket);
     this.#ws.send(payload);
   }
 
@@ -384,7 +404,7 @@ export class SessionLink implements RoutedLink {
     const now = performance.now();
     const body = encodeHeartbeat({
       sentAt: now,
-      echoSalt: echo ? fromHex(echo.salt) : null,
+      echoSalt: echo ? this.#fromHex(echo.salt) : null,
       echoSentAt: echo?.sentAt ?? 0,
       echoDelayMs: echo ? Math.max(0, now - echo.at) : 0,
     });

@@ -94,16 +94,56 @@ export interface TargetPolicyOptions {
   ownEndpoints: () => { ports: Record<Family, number | null>; addresses: BlockList };
 }
 
+/** Decisions remembered per set of token rules, at most; past it that memo starts afresh. */
+export const DENY_MEMO_MAX_ENTRIES = 4096;
+/** The memo key of "no token rules". */
+const NO_TOKEN_RULES: TargetRule[] = [];
+
 export class TargetPolicy {
+  /**
+   * Decisions by token rules and endpoint. Every heartbeat sent or received is checked, and a
+   * check costs several BlockList lookups (each makes a SocketAddress): microseconds per
+   * heartbeat, a large share of a session's upkeep. A decision depends only on the endpoint,
+   * the rules and this server's own endpoints, so it is kept until those change (they are read
+   * again every few seconds); the rules' memo goes when the rules (the session) go.
+   */
+  #memo = new WeakMap<TargetRule[], Map<string, string | null>>();
+  /** The own endpoints the memo was made with. */
+  #memoOwn: { addresses: BlockList; ipv4: number | null; ipv6: number | null } | null = null;
+
   constructor(private readonly options: TargetPolicyOptions) {}
 
   /** Why `endpoint` may not be sent to, or null when it may. `tokenRules` narrows further. */
   deny(endpoint: Endpoint, tokenRules: TargetRule[] | null = null): string | null {
+    const own = this.options.allowSelf ? null : this.options.ownEndpoints();
+    const memoOwn = this.#memoOwn;
+    if (
+      own !== null &&
+      (memoOwn === null || own.addresses !== memoOwn.addresses || own.ports.ipv4 !== memoOwn.ipv4 || own.ports.ipv6 !== memoOwn.ipv6)
+    ) {
+      this.#memo = new WeakMap();
+      this.#memoOwn = { addresses: own.addresses, ipv4: own.ports.ipv4, ipv6: own.ports.ipv6 };
+    }
+    const rules = tokenRules ?? NO_TOKEN_RULES;
+    let memo = this.#memo.get(rules);
+    if (!memo) {
+      memo = new Map();
+      this.#memo.set(rules, memo);
+    }
+    const key = `${endpoint.family} ${endpoint.port} ${endpoint.address}`;
+    const known = memo.get(key);
+    if (known !== undefined) return known;
+    const reason = this.#decide(endpoint, tokenRules, own);
+    if (memo.size >= DENY_MEMO_MAX_ENTRIES) memo.clear();
+    memo.set(key, reason);
+    return reason;
+  }
+
+  #decide(endpoint: Endpoint, tokenRules: TargetRule[] | null, own: ReturnType<TargetPolicyOptions['ownEndpoints']> | null): string | null {
     const never = neverPeerReason(endpoint.family, endpoint.address);
     if (never) return `${endpoint.address} is ${never}`;
     const bare = endpoint.family === 'ipv6' ? endpoint.address.replace(/%.*$/, '') : endpoint.address;
-    if (!this.options.allowSelf) {
-      const own = this.options.ownEndpoints();
+    if (own !== null) {
       if (own.ports[endpoint.family] === endpoint.port && own.addresses.check(bare, endpoint.family)) {
         return `${endpoint.address} port ${endpoint.port} is this server's own UDP endpoint`;
       }

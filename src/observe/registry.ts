@@ -19,6 +19,8 @@ interface SessionRecord extends SessionInfo {
   view: SessionStateView;
   link: SessionLink;
   candidates: string[];
+  /** The context's candidates `candidates` was formatted from (they change once per session, heartbeats often). */
+  candidatesOf: unknown;
 }
 
 /** The JSON of one session in `GET /v0/sessions`. */
@@ -67,7 +69,7 @@ export class SessionRegistry {
 
   add(id: string, info: SessionInfo, link: SessionLink, snapshot: { value: unknown; context: SessionContext }): void {
     const view = viewOf(snapshot);
-    this.#records.set(id, { id, ...info, openedAt: this.now(), establishedAt: null, view, link, candidates: [] });
+    this.#records.set(id, { id, ...info, openedAt: this.now(), establishedAt: null, view, link, candidates: [], candidatesOf: null });
     this.#emit({ type: 'changed', id });
   }
 
@@ -76,9 +78,12 @@ export class SessionRegistry {
     const record = this.#records.get(id);
     if (!record) return;
     const before = record.view;
-    const view = viewOf(snapshot);
+    const view = viewOf(snapshot, before);
     record.view = view;
-    record.candidates = snapshot.context.candidates.map((c) => (c.family === 'ipv6' ? `[${c.address}]:${c.port}` : `${c.address}:${c.port}`));
+    if (record.candidatesOf !== snapshot.context.candidates) {
+      record.candidatesOf = snapshot.context.candidates;
+      record.candidates = snapshot.context.candidates.map((c) => (c.family === 'ipv6' ? `[${c.address}]:${c.port}` : `${c.address}:${c.port}`));
+    }
     if (view.state !== before.state) {
       this.#emit({ type: 'transition', id, from: before.state, to: view.state });
       if (view.status === 'UDP_ESTABLISHED' && record.establishedAt === null) {

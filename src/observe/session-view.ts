@@ -51,7 +51,13 @@ export function stateLabel(value: StateValue): string {
   }
 }
 
-export function viewOf(snapshot: { value: unknown; context: SessionContext }): SessionStateView {
+/**
+ * The view of a snapshot. `previous` (the view of the session's last snapshot) lends its
+ * `activeStates` when the state is the same: a label names one configuration of this machine
+ * (the leaves it hides, `tick` and `select_family`, are the only children of their parents),
+ * and most snapshots (every heartbeat) change nothing but the context.
+ */
+export function viewOf(snapshot: { value: unknown; context: SessionContext }, previous?: SessionStateView): SessionStateView {
   const value = snapshot.value as StateValue;
   const state = stateLabel(value);
   const top = state.split('.')[0]!;
@@ -66,6 +72,6 @@ export function viewOf(snapshot: { value: unknown; context: SessionContext }): S
     family,
     peer: status === 'UDP_ESTABLISHED' && peer ? formatEndpoint(peer.endpoint) : null,
     rttMs: status === 'UDP_ESTABLISHED' && peer ? Math.round(peer.rttMs * 1000) / 1000 : null,
-    activeStates: ['session', ...activeStateIds(value)],
+    activeStates: previous?.state === state ? previous.activeStates : ['session', ...activeStateIds(value)],
   };
 }

@@ -40,11 +40,15 @@ export function derivePacketKey(psk: Buffer, salt: Buffer): KeyObject {
   return createSecretKey(Buffer.from(hkdfSync('sha256', psk, salt, PACKET_KEY_INFO, KEY_BYTES)));
 }
 
-/** The nonce is the header's 8-byte counter, left-padded with 4 zero bytes. */
+/**
+ * The nonce is the header's 8-byte counter, left-padded with 4 zero bytes. Written into one
+ * scratch buffer, not a new one per packet: createCipheriv/createDecipheriv copy the IV, and
+ * nothing else keeps it. Its first 4 bytes stay zero.
+ */
+const nonceScratch = Buffer.alloc(NONCE_BYTES);
 function nonceOf(header: Buffer): Buffer {
-  const nonce = Buffer.alloc(NONCE_BYTES);
-  header.copy(nonce, NONCE_BYTES - 8, COUNTER_OFFSET, HEADER_BYTES);
-  return nonce;
+  header.copy(nonceScratch, NONCE_BYTES - 8, COUNTER_OFFSET, HEADER_BYTES);
+  return nonceScratch;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, waitFor, type EventObject } from 'xstate';
+import { createSessionHost, type SessionActor } from '../../machines/session-host.js';
 import { sessionMachine } from '../../machines/session.machine.js';
-import { SESSION_ACTOR_PREFIX, supervisorMachine, type SupervisorInput } from '../../machines/supervisor.machine.js';
+import { supervisorMachine, type SupervisorInput } from '../../machines/supervisor.machine.js';
 import type { BridgeCommand, BridgeInput, ResolvedTargets, ResolveInput, UdpSocketInput } from '../../machines/types.js';
 import { TEST_TIMING } from '../helpers/session-harness.js';
 
@@ -11,10 +12,15 @@ type BindResult = { port: number } | { code: string };
  * A supervisor whose IO is swapped for test actors: UDP sockets that "bind" as told, and
  * sessions whose bridge records commands.
  */
-function startSupervisor(bind: (input: UdpSocketInput) => BindResult, overrides: Partial<SupervisorInput['udp']> = {}) {
+function startSupervisor(
+  bind: (input: UdpSocketInput) => BindResult,
+  overrides: Partial<SupervisorInput['udp']> = {},
+  guards: { hasCandidates?: () => boolean } = {},
+) {
   const binds: UdpSocketInput[] = [];
   const stoppedSockets: string[] = [];
   const commands = new Map<string, BridgeCommand[]>();
+  const sessions = new Map<string, SessionActor>();
   const machine = supervisorMachine.provide({
     actors: {
       udpSocket: fromCallback<EventObject, UdpSocketInput>(({ input, sendBack }) => {
@@ -29,19 +35,23 @@ function startSupervisor(bind: (input: UdpSocketInput) => BindResult, overrides:
         );
         return () => stoppedSockets.push(input.family);
       }),
-      session: sessionMachine.provide({
-        actors: {
-          bridge: fromCallback<BridgeCommand, BridgeInput>(({ input, receive }) => {
-            const list: BridgeCommand[] = [];
-            commands.set(input.sessionId, list);
-            receive((c) => list.push(c));
-          }),
-          resolveTargets: fromPromise<ResolvedTargets, ResolveInput>(async () => ({
-            candidates: [{ family: 'ipv4' as const, address: '192.0.2.1', port: 40000 }],
-            problems: [],
-          })),
-        },
-      }),
+      sessionHost: createSessionHost(
+        sessionMachine.provide({
+          actors: {
+            bridge: fromCallback<BridgeCommand, BridgeInput>(({ input, receive }) => {
+              const list: BridgeCommand[] = [];
+              commands.set(input.sessionId, list);
+              receive((c) => list.push(c));
+            }),
+            resolveTargets: fromPromise<ResolvedTargets, ResolveInput>(async () => ({
+              candidates: [{ family: 'ipv4' as const, address: '192.0.2.1', port: 40000 }],
+              problems: [],
+            })),
+          },
+          guards,
+        }),
+        { sessions },
+      ),
     },
   });
   const actor = createActor(machine, {
@@ -54,11 +64,8 @@ function startSupervisor(bind: (input: UdpSocketInput) => BindResult, overrides:
   const warnings: string[] = [];
   actor.on('udp.unavailable', (e) => warnings.push(e.message));
   actor.start();
-  return { actor, binds, stoppedSockets, commands, warnings };
+  return { actor, binds, stoppedSockets, commands, warnings, sessions };
 }
-
-const sessionIds = (actor: ReturnType<typeof startSupervisor>['actor']) =>
-  Object.keys(actor.getSnapshot().children).filter((id) => id.startsWith(SESSION_ACTOR_PREFIX));
 
 describe('supervisor machine', () => {
   it('binds IPv4, then IPv6 on the same port, then runs', async () => {
@@ -103,18 +110,21 @@ describe('supervisor machine', () => {
     expect(s.binds.map((b) => b.family)).toEqual(['ipv4']);
   });
 
-  it('spawns one session actor per WebSocket, with a systemId each, and reaps it when it closes', async () => {
+  it('starts one session actor per WebSocket, each in its own actor system, and reaps it when it closes', async () => {
     const s = startSupervisor(() => ({ port: 40000 }));
     await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
     s.actor.send({ type: 'session.open', id: 'one', hosts: ['192.0.2.1'], port: 40000 });
     s.actor.send({ type: 'session.open', id: 'two', hosts: ['192.0.2.1'], port: 40000 });
-    expect(sessionIds(s.actor)).toEqual(['session:one', 'session:two']);
-    expect(s.actor.system.get('session:one')).toBeDefined();
+    expect([...s.sessions.keys()]).toEqual(['one', 'two']);
+    const one = s.sessions.get('one')!;
+    expect(one.id).toBe('session:one');
+    expect(one.system).not.toBe(s.actor.system);
+    expect(one.getSnapshot().context.timing).toEqual(TEST_TIMING);
     expect(s.actor.getSnapshot().context.sessions).toBe(2);
 
-    s.actor.system.get('session:one')!.send({ type: 'ws.closed', code: 1000 });
-    expect(sessionIds(s.actor)).toEqual(['session:two']);
-    expect(s.actor.system.get('session:one')).toBeUndefined(); // systemId freed
+    one.send({ type: 'ws.closed', code: 1000 });
+    expect([...s.sessions.keys()]).toEqual(['two']);
+    expect(one.getSnapshot().status).toBe('done');
     expect(s.actor.getSnapshot().context.sessions).toBe(1);
     expect(s.commands.get('one')!.at(-1)).toEqual({ type: 'close', code: 1000, reason: 'client_closed' });
   });
@@ -130,6 +140,33 @@ describe('supervisor machine', () => {
       expect(s.commands.get(id)!.at(-1)).toEqual({ type: 'close', code: 1001, reason: 'server_shutdown' });
     }
     expect(s.stoppedSockets.sort()).toEqual(['ipv4', 'ipv6']);
+    expect(s.sessions.size).toBe(0);
+  });
+
+  it('stops the sessions still open when it stops', async () => {
+    const s = startSupervisor(() => ({ port: 40000 }));
+    await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
+    s.actor.send({ type: 'session.open', id: 'kept', hosts: ['192.0.2.1'], port: 40000 });
+    const kept = s.sessions.get('kept')!;
+    s.actor.stop();
+    expect(kept.getSnapshot().status).toBe('stopped');
+    expect(s.sessions.size).toBe(0);
+  });
+
+  it('reports a session that fails, and counts it out', async () => {
+    // A bug in the session machine: a guard that throws once the candidates are resolved.
+    const s = startSupervisor(() => ({ port: 40000 }), {}, {
+      hasCandidates: () => {
+        throw new Error('guard broke');
+      },
+    });
+    const failures: unknown[] = [];
+    s.actor.on('session.failed', (e) => failures.push(e.actorId));
+    await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
+    s.actor.send({ type: 'session.open', id: 'bad', hosts: ['192.0.2.1'], port: 40000 });
+    await waitFor(s.actor, (x) => x.context.sessions === 0, { timeout: 1000 });
+    expect(failures).toEqual(['session:bad']);
+    expect(s.sessions.size).toBe(0);
   });
 
   it('opens no session once shutting down', async () => {

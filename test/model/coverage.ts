@@ -16,8 +16,8 @@ function actionNames(t: TransitionLike): string[] {
 /** The supervisor transitions that spawn or reap sessions; `exercisable` leaves out reaping a session that failed. */
 export function supervisorSessionTransitions(machine: AnyStateMachine = supervisorMachine): { key: string; exercisable: boolean }[] {
   return definedTransitions(machine)
-    .filter((t) => actionNames(t).some((a) => a === 'spawnSession' || a === 'reapSession'))
-    .map((t) => ({ key: transitionKey(t), exercisable: !t.eventType.startsWith('xstate.error.actor.') }));
+    .filter((t) => actionNames(t).some((a) => a === 'openSession' || a === 'reapSession'))
+    .map((t) => ({ key: transitionKey(t), exercisable: t.eventType !== 'session.failed' }));
 }
 
 export interface CoverageCheck {

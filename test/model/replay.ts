@@ -217,10 +217,11 @@ class Replay {
         log: createLogger('silent'),
         verifier: hs256Verifier(TEST_SECRET),
         resolveTargets: (input) => this.#resolve(input),
+        // The supervisor and every session (each the root of its own actor system) report here.
+        inspect: { next: (e) => this.#inspect(e) },
       },
     );
-    const subscription = this.#server.supervisor.system.inspect((e) => this.#inspect(e));
-    this.#unsubscribe = () => subscription.unsubscribe();
+    this.#unsubscribe = () => {};
     const wsUrl = `${this.#server.url.replace(/^http/, 'ws')}/v0/ws/proxy`;
     this.#client = new TestClient(wsUrl, {
       hosts: [RESOLUTION_HOSTS[resolution]],
@@ -271,7 +272,8 @@ class Replay {
 
   #inspect(e: InspectionEvent): void {
     const ref = e.actorRef;
-    if (ref === this.#server.supervisor) {
+    // Events flow from the start, before startServer returns: recognise the supervisor by its machine.
+    if ((ref as { logic?: { id?: string } }).logic?.id === 'supervisor') {
       if (e.type === '@xstate.microstep' && !this.#ended) {
         this.#supervisorTaken.push(...((e as unknown as { _transitions: TransitionLike[] })._transitions ?? []));
       }

@@ -83,7 +83,7 @@ export interface InspectorHandle {
 
 export async function startInspector(port: number, host = '127.0.0.1'): Promise<InspectorHandle> {
   const recent: string[] = [];
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer((_req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
     res.end(pageHtml('/stream'));
   });

@@ -7,7 +7,7 @@
  * Runs from `dist/src/tools/visualize.js` (importing `dist/machines/*.machine.js`) and, in tests,
  * from `src/tools/visualize.ts` (importing `machines/*.machine.ts`).
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';

@@ -4,12 +4,12 @@
  * session end to end.
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/token.js';
 import { startInProcess, type InProcessServer } from '../helpers/in-process.js';
+import { rawRequest } from '../helpers/raw-http.js';
 import { ScriptedPeer } from '../helpers/scripted-peer.js';
 import { TEST_SECRET } from '../helpers/server-process.js';
 import { bearer, proxyQuery, refusal } from '../helpers/upgrade.js';
@@ -110,18 +110,7 @@ describe('bad input: query parameters and tokens, before the upgrade', () => {
   });
 });
 
-/** Sends raw bytes on a TCP connection; resolves with what came back before the close. */
-function raw(bytes: string): Promise<string> {
-  const { port } = new URL(s.url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), '127.0.0.1');
-    let text = '';
-    socket.on('data', (d) => (text += d.toString()));
-    socket.on('close', () => resolve(text));
-    socket.on('error', reject);
-    socket.end(bytes);
-  });
-}
+const raw = (bytes: string) => rawRequest(s.url, bytes);
 
 describe('bad input: HTTP requests', () => {
   it.each([

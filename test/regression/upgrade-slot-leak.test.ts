@@ -3,9 +3,9 @@
  * Version / Upgrade header) never releases its server slot nor its per-subject lease.
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/token.js';
+import { rawRequest } from '../helpers/raw-http.js';
 import { startInProcess, type InProcessServer } from '../helpers/in-process.js';
 import { TEST_SECRET } from '../helpers/server-process.js';
 import { attempt, bearer, proxyQuery } from '../helpers/upgrade.js';
@@ -18,17 +18,7 @@ afterEach(async () => {
   s = null;
 });
 
-function raw(url: string, bytes: string): Promise<string> {
-  const { port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), '127.0.0.1');
-    let text = '';
-    socket.on('data', (d) => (text += d.toString()));
-    socket.on('close', () => resolve(text));
-    socket.on('error', reject);
-    socket.end(bytes);
-  });
-}
+const raw = rawRequest;
 
 const badKeyUpgrade = (token: string) =>
   `GET ${proxyQuery(good)} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\nAuthorization: Bearer ${token}\r\n\r\n`;

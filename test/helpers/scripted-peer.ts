@@ -7,10 +7,11 @@ import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Endpoint, Family } from '../../src/net/endpoint.js';
-import { deriveChannelId, derivePacketKey, open, seal } from '../../src/protocol/crypto.js';
-import { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from '../../src/protocol/heartbeat.js';
+import { deriveChannelId, derivePacketKey, seal } from '../../src/protocol/crypto.js';
+import { encodeHeartbeat, type Heartbeat } from '../../src/protocol/heartbeat.js';
+import { ServerPacketOpener } from './server-packets.js';
 import { Waiter } from './waiter.js';
-import { decodeHeader, encodeHeader, PacketType, SALT_BYTES, type PacketHeader } from '../../src/protocol/packet.js';
+import { encodeHeader, PacketType, SALT_BYTES, type PacketHeader } from '../../src/protocol/packet.js';
 
 export interface Received {
   header: PacketHeader;
@@ -34,7 +35,7 @@ export class ScriptedPeer {
   #key: KeyObject;
   readonly #channel: Buffer;
   readonly #psk: Buffer;
-  readonly #serverKeys = new Map<string, KeyObject>();
+  readonly #opener: ServerPacketOpener;
   #socket!: Socket;
   readonly #waiter = new Waiter();
 
@@ -43,6 +44,7 @@ export class ScriptedPeer {
     psk: Buffer,
   ) {
     this.#psk = psk;
+    this.#opener = new ServerPacketOpener(psk);
     this.#channel = deriveChannelId(psk);
     this.#key = derivePacketKey(psk, this.salt);
   }
@@ -83,20 +85,11 @@ export class ScriptedPeer {
   }
 
   #onMessage(datagram: Buffer, from: Endpoint): void {
-    const header = decodeHeader(datagram);
-    if (typeof header === 'string') return;
-    let key = this.#serverKeys.get(header.salt);
-    if (!key) {
-      key = derivePacketKey(this.#psk, Buffer.from(header.salt, 'latin1'));
-      this.#serverKeys.set(header.salt, key);
-    }
-    const plaintext = open(key, datagram);
-    const heartbeat = plaintext && header.type === PacketType.HEARTBEAT ? decodeHeartbeat(plaintext) : null;
+    const packet = this.#opener.open(datagram);
+    if (!packet) return;
     const entry: Received = {
-      header,
+      ...packet,
       datagram,
-      plaintext,
-      heartbeat: heartbeat && typeof heartbeat !== 'string' ? heartbeat : null,
       from,
       at: performance.now(),
     };

@@ -11,9 +11,10 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import type { Endpoint, Family } from '../../src/net/endpoint.js';
-import { deriveChannelId, derivePacketKey, open, seal } from '../../src/protocol/crypto.js';
-import { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from '../../src/protocol/heartbeat.js';
-import { decodeHeader, encodeHeader, PacketType, SALT_BYTES } from '../../src/protocol/packet.js';
+import { deriveChannelId, derivePacketKey, seal } from '../../src/protocol/crypto.js';
+import { encodeHeartbeat, type Heartbeat } from '../../src/protocol/heartbeat.js';
+import { encodeHeader, PacketType, SALT_BYTES } from '../../src/protocol/packet.js';
+import { ServerPacketOpener } from '../helpers/server-packets.js';
 import { Waiter } from '../helpers/waiter.js';
 import { MODEL_ENDPOINTS, type EndpointName } from './session-model.js';
 
@@ -55,11 +56,12 @@ export class ModelPeer {
   readonly #channel: Buffer;
   readonly #sockets = new Map<EndpointName, Socket>();
   readonly #sessions = new Map<string, PeerSession>();
-  readonly #serverKeys = new Map<string, KeyObject>();
+  readonly #opener: ServerPacketOpener;
   readonly #waiter = new Waiter();
 
   private constructor(psk: Buffer) {
     this.#psk = psk;
+    this.#opener = new ServerPacketOpener(psk);
     this.#channel = deriveChannelId(psk);
   }
 
@@ -137,20 +139,13 @@ export class ModelPeer {
   }
 
   #onMessage(on: EndpointName, datagram: Buffer): void {
-    const header = decodeHeader(datagram);
-    if (typeof header === 'string') return;
-    let key = this.#serverKeys.get(header.salt);
-    if (!key) {
-      key = derivePacketKey(this.#psk, Buffer.from(header.salt, 'latin1'));
-      this.#serverKeys.set(header.salt, key);
-    }
-    const plaintext = open(key, datagram);
-    const decoded = plaintext && header.type === PacketType.HEARTBEAT ? decodeHeartbeat(plaintext) : null;
+    const packet = this.#opener.open(datagram);
+    if (!packet) return;
     this.received.push({
-      type: header.type,
-      salt: header.salt,
-      plaintext,
-      heartbeat: decoded && typeof decoded !== 'string' ? decoded : null,
+      type: packet.header.type,
+      salt: packet.header.salt,
+      plaintext: packet.plaintext,
+      heartbeat: packet.heartbeat,
       on,
       at: performance.now(),
     });

@@ -23,8 +23,20 @@ interface SessionRecord extends SessionInfo {
   candidatesOf: unknown;
 }
 
+/** The traffic counters of a link that the API shows and the metrics add up. */
+const TRAFFIC = ['datagramsIn', 'datagramsOut', 'messagesIn', 'messagesOut', 'bytesIn', 'bytesOut'] as const;
+type Traffic = Pick<LinkStats, (typeof TRAFFIC)[number]>;
+
+function addTraffic(into: Traffic, from: Traffic): void {
+  for (const key of TRAFFIC) into[key] += from[key];
+}
+
+function addDrops(into: Partial<Record<LinkDropCause, number>>, from: Record<LinkDropCause, number>): void {
+  for (const [cause, n] of Object.entries(from) as Array<[LinkDropCause, number]>) into[cause] = (into[cause] ?? 0) + n;
+}
+
 /** The JSON of one session in `GET /v0/sessions`. */
-export interface SessionJson extends SessionStateView {
+export interface SessionJson extends SessionStateView, Traffic {
   id: string;
   subject: string;
   client: string;
@@ -32,12 +44,6 @@ export interface SessionJson extends SessionStateView {
   ageMs: number;
   timeToEstablishedMs: number | null;
   candidates: string[];
-  datagramsIn: number;
-  datagramsOut: number;
-  messagesIn: number;
-  messagesOut: number;
-  bytesIn: number;
-  bytesOut: number;
   drops: Record<LinkDropCause, number>;
 }
 
@@ -48,7 +54,7 @@ export type RegistryEvent =
   | { type: 'established'; id: string; afterMs: number }
   | { type: 'rtt'; id: string; rttMs: number };
 
-type Totals = Omit<LinkStats, 'drops' | 'messagesRejected'> & { drops: Partial<Record<LinkDropCause, number>> };
+type Totals = Traffic & { drops: Partial<Record<LinkDropCause, number>> };
 
 export class SessionRegistry {
   readonly #records = new Map<string, SessionRecord>();
@@ -99,11 +105,8 @@ export class SessionRegistry {
     const record = this.#records.get(id);
     if (!record) return;
     this.#records.delete(id);
-    const stats = record.link.stats;
-    for (const key of ['datagramsIn', 'datagramsOut', 'messagesIn', 'messagesOut', 'bytesIn', 'bytesOut'] as const) this.ended[key] += stats[key];
-    for (const [cause, n] of Object.entries(stats.drops) as Array<[LinkDropCause, number]>) {
-      this.ended.drops[cause] = (this.ended.drops[cause] ?? 0) + n;
-    }
+    addTraffic(this.ended, record.link.stats);
+    addDrops(this.ended.drops, record.link.stats.drops);
     this.#emit({ type: 'removed', id });
   }
 
@@ -115,14 +118,8 @@ export class SessionRegistry {
   totals(): Totals {
     const out: Totals = { ...this.ended, drops: { ...this.ended.drops } };
     for (const { link } of this.#records.values()) {
-      const s = link.stats;
-      out.datagramsIn += s.datagramsIn;
-      out.datagramsOut += s.datagramsOut;
-      out.messagesIn += s.messagesIn;
-      out.messagesOut += s.messagesOut;
-      out.bytesIn += s.bytesIn;
-      out.bytesOut += s.bytesOut;
-      for (const [cause, n] of Object.entries(s.drops) as Array<[LinkDropCause, number]>) out.drops[cause] = (out.drops[cause] ?? 0) + n;
+      addTraffic(out, link.stats);
+      addDrops(out.drops, link.stats.drops);
     }
     return out;
   }
@@ -160,12 +157,7 @@ export class SessionRegistry {
       ageMs: this.now() - record.openedAt,
       timeToEstablishedMs: record.establishedAt === null ? null : record.establishedAt - record.openedAt,
       candidates: record.candidates,
-      datagramsIn: s.datagramsIn,
-      datagramsOut: s.datagramsOut,
-      messagesIn: s.messagesIn,
-      messagesOut: s.messagesOut,
-      bytesIn: s.bytesIn,
-      bytesOut: s.bytesOut,
+      ...(Object.fromEntries(TRAFFIC.map((key) => [key, s[key]])) as Traffic),
       drops: { ...s.drops },
     };
   }

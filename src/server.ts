@@ -19,7 +19,7 @@ import type { Grants } from './auth/claims.js';
 import type { Verifier } from './auth/verifier.js';
 import type { ServeConfig } from './config.js';
 import { Refusal } from './errors.js';
-import { admit, isLoopback, PROXY_PATH, type Admitted } from './http/admission.js';
+import { admit, PROXY_PATH, type Admitted } from './http/admission.js';
 import { clientAddress } from './http/client-ip.js';
 import { refuseUpgrade } from './http/respond.js';
 import { createRoutes } from './http/routes.js';
@@ -175,7 +175,6 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   const sessions = new SessionRegistry();
   const metrics = new Metrics({ sessions, plane: switchboard });
   const limits = new RequestLimits(config, redis);
-  const limitsApply = (client: string) => config.limitLoopback || !isLoopback(client);
   const sessionCounter: SessionCounter = redis ? new RedisSessionCounter(redis, log) : new MemorySessionCounter();
   let reserved = 0; // sessions open or being admitted
   let pendingUpgrades = 0;
@@ -263,7 +262,6 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
         sessions: sessionCounter,
         policy,
         maxSessionsPerSubject: config.maxSessionsPerSubject,
-        limitLoopback: config.limitLoopback,
         reserve,
       });
     } finally {
@@ -308,10 +306,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     },
     onRefusal: (refusal) => metrics.refusal(refusal),
     clientOf: (req) => clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], config.trustProxy),
-    authLimits: {
-      blocked: (client) => (limitsApply(client) ? limits.authBlocked(client) : Promise.resolve(null)),
-      failed: (client) => (limitsApply(client) ? limits.authFailed(client) : Promise.resolve()),
-    },
+    authLimits: limits,
   });
   const handleRequest = (req: IncomingMessage, res: ServerResponse) => {
     route(req, res).catch((err: unknown) => {

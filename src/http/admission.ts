@@ -32,8 +32,6 @@ export interface AdmissionDeps {
   sessions: SessionCounter;
   policy: TargetPolicy;
   maxSessionsPerSubject: number;
-  /** Per-IP limits for loopback clients too. */
-  limitLoopback: boolean;
   /** Takes a server-wide session slot at once (no await before it): its release, or the refusal. */
   reserve: () => (() => void) | Refusal;
 }
@@ -51,10 +49,6 @@ function handshakeProblem(req: IncomingMessage): string | null {
   return null;
 }
 
-export function isLoopback(ip: string): boolean {
-  const literal = normalizeAddress(ip);
-  return literal !== null && (literal.family === 'ipv4' ? literal.address.startsWith('127.') : literal.address === '::1');
-}
 
 /** Seconds a client over its per-subject session limit is asked to wait before retrying. */
 const SESSION_LIMIT_RETRY_S = 5;
@@ -85,19 +79,16 @@ async function check(
   deps: AdmissionDeps,
   slot: () => void,
 ): Promise<Admitted | Refusal> {
-  const perIp = deps.limitLoopback || !isLoopback(client);
-  if (perIp) {
-    const wait = await deps.limits.upgradeAttempt(client);
-    if (wait !== null) return tooMany('rate_limited', 'too many upgrade attempts from this address', wait);
-    const blocked = await deps.limits.authBlocked(client);
-    if (blocked !== null) return tooMany('rate_limited', 'too many failed authentications from this address: blocked for a while', blocked);
-  }
+  const wait = await deps.limits.upgradeAttempt(client);
+  if (wait !== null) return tooMany('rate_limited', 'too many upgrade attempts from this address', wait);
+  const blocked = await deps.limits.authBlocked(client);
+  if (blocked !== null) return tooMany('rate_limited', 'too many failed authentications from this address: blocked for a while', blocked);
 
   const token = extractToken(req, url.searchParams);
   if (token instanceof Refusal) return token;
   const claims = await authenticate(deps.verifier, token);
   if (claims instanceof Refusal) {
-    if (claims.status === 401 && perIp) await deps.limits.authFailed(client);
+    if (claims.status === 401) await deps.limits.authFailed(client);
     return claims;
   }
   const grants = grantsOf(claims);

@@ -5,6 +5,7 @@
  * down).
  */
 import type { Redis } from 'ioredis';
+import { isLoopback } from '../net/address.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 export interface RequestLimitConfig {
@@ -14,6 +15,8 @@ export interface RequestLimitConfig {
   authFailuresPerIp: number;
   authFailureWindowS: number;
   authBlockS: number;
+  /** The limits apply to loopback clients too (by default they are exempt). */
+  limitLoopback: boolean;
 }
 
 /** How long the client should wait (s), for Retry-After. */
@@ -31,8 +34,10 @@ export class RequestLimits {
   readonly #upgrades: RateLimiterAbstract | null;
   readonly #authFailures: RateLimiterAbstract | null;
   readonly #authPoints: number;
+  readonly #limitLoopback: boolean;
 
   constructor(config: RequestLimitConfig, redis: Redis | null) {
+    this.#limitLoopback = config.limitLoopback;
     this.#upgrades =
       config.upgradesPerIpPerS > 0 ? limiter(redis, 'apx:upgrade', { points: config.upgradesPerIpPerS, duration: 1 }) : null;
     this.#authPoints = config.authFailuresPerIp;
@@ -46,9 +51,14 @@ export class RequestLimits {
         : null;
   }
 
+  /** Whether the per-IP limits count this client: local programs share the loopback address. */
+  applies(ip: string): boolean {
+    return this.#limitLoopback || !isLoopback(ip);
+  }
+
   /** Counts an upgrade attempt; returns the wait when over the limit. */
   async upgradeAttempt(ip: string): Promise<RetryAfterS | null> {
-    if (!this.#upgrades) return null;
+    if (!this.#upgrades || !this.applies(ip)) return null;
     try {
       await this.#upgrades.consume(ip);
       return null;
@@ -60,14 +70,14 @@ export class RequestLimits {
 
   /** The wait when this IP is blocked for failed authentications. */
   async authBlocked(ip: string): Promise<RetryAfterS | null> {
-    if (!this.#authFailures) return null;
+    if (!this.#authFailures || !this.applies(ip)) return null;
     const res = await this.#authFailures.get(ip).catch(() => null);
     if (res && res.consumedPoints > this.#authPoints) return retryAfter(res);
     return null;
   }
 
   async authFailed(ip: string): Promise<void> {
-    if (!this.#authFailures) return;
+    if (!this.#authFailures || !this.applies(ip)) return;
     await this.#authFailures.consume(ip).catch(() => {});
   }
 }

@@ -112,3 +112,9 @@ export function neverPeerReason(family: Family, address: string): string | null 
 export function endpoint(family: Family, address: string, port: number): Endpoint {
   return { family, address, port };
 }
+
+/** A loopback address (127.0.0.0/8, ::1, or an IPv4-mapped loopback). */
+export function isLoopback(ip: string): boolean {
+  const literal = normalizeAddress(ip);
+  return literal !== null && (literal.family === 'ipv4' ? literal.address.startsWith('127.') : literal.address === '::1');
+}

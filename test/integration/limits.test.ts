@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/token.js';
@@ -64,6 +65,25 @@ describe('per client IP, before the upgrade', () => {
     expect(blocked).toMatchObject({ status: 429, body: { error: { code: 'rate_limited', message: expect.stringMatching(/failed authentications/) } } });
     expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(50);
     expect(await attempt(urlOf(s), bearer(token), '127.0.0.5')).toBe('open');
+  });
+
+  it('failed authentications on the admin endpoints count too, and block that IP there and for upgrades', async () => {
+    const s = await server({ 'auth-failures-per-ip': '2', 'auth-block-s': '60', 'limit-loopback': true });
+    const getSessions = (localAddress: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest(`${s.url}/v0/sessions`, { headers: bearer('bad.token.here'), localAddress }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    // Two failures are allowed; the third goes over and blocks the address.
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await getSessions('127.0.0.7'));
+    expect(answers).toEqual([401, 401, 401, 429]);
+    expect((await refusal(urlOf(s), bearer(token), '127.0.0.7')).status).toBe(429);
+    expect(await attempt(urlOf(s), bearer(token), '127.0.0.8')).toBe('open');
   });
 
   it('loopback clients are exempt unless --limit-loopback', async () => {

@@ -2,6 +2,7 @@
  * Prometheus metrics (prom-client), from the registry and the switchboard at scrape time, plus
  * counters and histograms fed by events. Names are prefixed `autoprox_`.
  */
+import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Refusal } from '../errors.js';
 import type { PlaneDrops } from '../io/switchboard.js';
@@ -10,6 +11,8 @@ import type { SessionRegistry } from './registry.js';
 /** Seconds from WebSocket open to UDP_ESTABLISHED. */
 const ESTABLISH_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const RTT_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+/** Totals computed for one series serve the others of the same scrape within this window (ms). */
+const SCRAPE_WINDOW_MS = 100;
 /** The state labels a session can be in, so every series exists from the start. */
 export const SESSION_STATES = ['connected', 'udp_waiting.ipv6', 'udp_waiting.ipv4', 'udp_established', 'closed'];
 
@@ -28,6 +31,18 @@ export class Metrics {
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
+    // One scrape collects four series from the same totals (a pass over every session): add
+    // them up once per scrape, not once per series.
+    let totalsAt = -Infinity;
+    let totalsCache = sources.sessions.totals();
+    const totals = () => {
+      const now = performance.now();
+      if (now - totalsAt > SCRAPE_WINDOW_MS) {
+        totalsCache = sources.sessions.totals();
+        totalsAt = now;
+      }
+      return totalsCache;
+    };
     collectDefaultMetrics({ register: this.registry, prefix: 'autoprox_' });
     new Gauge({
       name: 'autoprox_sessions',
@@ -47,7 +62,7 @@ export class Metrics {
         labelNames: ['direction'],
         registers,
         collect() {
-          const v = pick(sources.sessions.totals());
+          const v = pick(totals());
           this.reset();
           this.inc({ direction: 'in' }, v.in);
           this.inc({ direction: 'out' }, v.out);
@@ -72,7 +87,7 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        const drops: Record<string, number> = { ...sources.plane.drops, ...sources.sessions.totals().drops };
+        const drops: Record<string, number> = { ...sources.plane.drops, ...totals().drops };
         for (const [cause, n] of Object.entries(drops)) this.inc({ cause }, n);
       },
     });

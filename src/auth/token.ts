@@ -99,3 +99,33 @@ export async function mintToken(
     .setExpirationTime(issuedAt + ttlSeconds)
     .sign(new TextEncoder().encode(secret));
 }
+
+/** The per-IP failed-authentication limits, as the request authentication needs them. */
+export interface AuthFailureLimits {
+  authBlocked(client: string): Promise<number | null>;
+  authFailed(client: string): Promise<void>;
+}
+
+/**
+ * A request's token, verified, under the failed-authentication limits: a blocked address gets
+ * 429 before its token is looked at, and every 401 counts against its address.
+ */
+export async function authenticateRequest(
+  req: IncomingMessage,
+  query: URLSearchParams,
+  client: string,
+  verifier: Verifier,
+  limits: AuthFailureLimits,
+): Promise<JWTPayload | Refusal> {
+  const blocked = await limits.authBlocked(client);
+  if (blocked !== null) {
+    return new Refusal(429, 'rate_limited', 'too many failed authentications from this address: blocked for a while', {
+      'Retry-After': String(blocked),
+    });
+  }
+  const token = extractToken(req, query);
+  if (token instanceof Refusal) return token;
+  const claims = await authenticate(verifier, token);
+  if (claims instanceof Refusal && claims.status === 401) await limits.authFailed(client);
+  return claims;
+}

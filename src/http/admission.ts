@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Grants } from '../auth/claims.js';
 import { grantsOf } from '../auth/claims.js';
-import { authenticate, extractToken } from '../auth/token.js';
+import { authenticateRequest } from '../auth/token.js';
 import type { Verifier } from '../auth/verifier.js';
 import { Refusal } from '../errors.js';
 import type { RequestLimits } from '../limits/request-limits.js';
@@ -81,16 +81,8 @@ async function check(
 ): Promise<Admitted | Refusal> {
   const wait = await deps.limits.upgradeAttempt(client);
   if (wait !== null) return tooMany('rate_limited', 'too many upgrade attempts from this address', wait);
-  const blocked = await deps.limits.authBlocked(client);
-  if (blocked !== null) return tooMany('rate_limited', 'too many failed authentications from this address: blocked for a while', blocked);
-
-  const token = extractToken(req, url.searchParams);
-  if (token instanceof Refusal) return token;
-  const claims = await authenticate(deps.verifier, token);
-  if (claims instanceof Refusal) {
-    if (claims.status === 401) await deps.limits.authFailed(client);
-    return claims;
-  }
+  const claims = await authenticateRequest(req, url.searchParams, client, deps.verifier, deps.limits);
+  if (claims instanceof Refusal) return claims;
   const grants = grantsOf(claims);
   if (grants instanceof Refusal) return grants;
 

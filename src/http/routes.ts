@@ -7,10 +7,9 @@ import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { JWTPayload } from 'jose';
 import { CLAIM_ADMIN } from '../auth/claims.js';
-import { authenticate, extractToken } from '../auth/token.js';
+import { authenticateRequest, type AuthFailureLimits } from '../auth/token.js';
 import type { Verifier } from '../auth/verifier.js';
 import { Refusal } from '../errors.js';
-import type { RequestLimits } from '../limits/request-limits.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { SessionRegistry } from '../observe/registry.js';
 import { packageRoot } from '../package-root.js';
@@ -35,23 +34,13 @@ export interface RouteDeps {
   readiness: () => 'ready' | 'starting' | 'draining';
   onRefusal: (refusal: Refusal) => void;
   /** The failed-authentication limits of the upgrades apply here too (per client address). */
-  authLimits: Pick<RequestLimits, 'authBlocked' | 'authFailed'>;
+  authLimits: AuthFailureLimits;
   clientOf: (req: IncomingMessage) => string;
 }
 
 async function admin(req: IncomingMessage, url: URL, deps: RouteDeps): Promise<JWTPayload | Refusal> {
-  const client = deps.clientOf(req);
-  const wait = await deps.authLimits.authBlocked(client);
-  if (wait !== null) {
-    return new Refusal(429, 'rate_limited', 'too many failed authentications from this address: blocked for a while', { 'Retry-After': String(wait) });
-  }
-  const token = extractToken(req, url.searchParams);
-  if (token instanceof Refusal) return token;
-  const claims = await authenticate(deps.verifier, token);
-  if (claims instanceof Refusal) {
-    if (claims.status === 401) await deps.authLimits.authFailed(client);
-    return claims;
-  }
+  const claims = await authenticateRequest(req, url.searchParams, deps.clientOf(req), deps.verifier, deps.authLimits);
+  if (claims instanceof Refusal) return claims;
   if (claims[CLAIM_ADMIN] !== true) return new Refusal(403, 'forbidden', `this needs a token with the ${CLAIM_ADMIN}: true claim`);
   return claims;
 }

@@ -128,6 +128,15 @@ export function punchTargets(context: SessionContext, family: Family): Endpoint[
   return targets;
 }
 
+/**
+ * The heartbeat echoes one of ours younger than the peer timeout: the peer has heard this session
+ * lately. Only such a heartbeat may adopt a peer, keep a path alive or move it (a recording, or
+ * a peer that no longer hears us, cannot).
+ */
+function echoesFreshly(context: SessionContext, event: PeerHeartbeatEvent): boolean {
+  return event.echoesUs && event.echoAgeMs !== null && event.echoAgeMs <= context.timing.peerTimeoutMs;
+}
+
 function echoOf(event: PeerHeartbeatEvent): Echo {
   return { salt: event.peerSalt, sentAt: event.sentAt, at: event.at };
 }
@@ -197,15 +206,14 @@ export const sessionMachine = setup({
     hasIpv4Candidates: ({ context }) => context.candidates.some((c) => c.family === 'ipv4'),
     punchTimeoutEnabled: ({ context }) => context.timing.punchTimeoutMs > 0,
     /** The peer session has heard this one recently, and is not one that already said goodbye. */
-    provesPath: ({ context }, event: PeerHeartbeatEvent) =>
-      event.echoesUs &&
-      event.echoAgeMs !== null &&
-      event.echoAgeMs <= context.timing.peerTimeoutMs &&
-      !context.retired.includes(event.peerSalt),
+    provesPath: ({ context }, event: PeerHeartbeatEvent) => echoesFreshly(context, event) && !context.retired.includes(event.peerSalt),
     isNewVoice: ({ context }, event: PeerHeartbeatEvent) => context.heard?.salt !== event.peerSalt,
     isCurrentPeer: ({ context }, peerSalt: string) => context.peer?.salt === peerSalt,
+    /** The established peer, and it has heard us recently: the path still works both ways. */
+    peerProvesPath: ({ context }, event: PeerHeartbeatEvent) => context.peer?.salt === event.peerSalt && echoesFreshly(context, event),
+    /** ... from a new address or port (NAT rebinding). */
     peerMoved: ({ context }, event: PeerHeartbeatEvent) =>
-      context.peer?.salt === event.peerSalt && !sameEndpoint(context.peer.endpoint, event.from),
+      context.peer?.salt === event.peerSalt && echoesFreshly(context, event) && !sameEndpoint(context.peer.endpoint, event.from),
   },
   actions: {
     reportConnected: sendTo('bridge', ({ context }) => frame(context, 'CONNECTED')),
@@ -267,6 +275,7 @@ export const sessionMachine = setup({
       },
       heard: echoOf(event),
     })),
+    noteHeard: assign((_, event: PeerHeartbeatEvent) => ({ heard: echoOf(event) })),
     losePeer: assign(({ context }, reason: WaitReason) => ({
       waitReason: reason,
       learned: context.peer ? prove(context.learned, context.peer.endpoint) : context.learned,
@@ -406,7 +415,7 @@ export const sessionMachine = setup({
           initial: 'alive',
           states: {
             alive: {
-              description: 'Restarted by every heartbeat of the current peer.',
+              description: 'Restarted by every heartbeat of the current peer that echoes us freshly.',
               after: {
                 peerTimeout: {
                   target: '#session.udp_waiting',
@@ -427,10 +436,16 @@ export const sessionMachine = setup({
                     ],
                   },
                   {
-                    guard: { type: 'isCurrentPeer', params: ({ event }) => event.peerSalt },
+                    guard: { type: 'peerProvesPath', params: ({ event }) => event },
                     target: 'alive',
                     reenter: true,
                     actions: { type: 'refreshPeer', params: ({ event }) => event },
+                  },
+                  {
+                    // The peer is alive but has not heard us lately: echo its latest heartbeat
+                    // (so it can prove the path again once ours get through); the watchdog runs on.
+                    guard: { type: 'isCurrentPeer', params: ({ event }) => event.peerSalt },
+                    actions: { type: 'noteHeard', params: ({ event }) => event },
                   },
                 ],
               },

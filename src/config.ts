@@ -52,6 +52,7 @@ export interface ServeConfig {
   clientBytesPerS: number;
   udpOutPerS: number;
   udpPreauthPerS: number;
+  udpPreauthTotalPerS: number;
   redisUrl: string | null;
   // target policy
   allowTargets: TargetRule[] | null;
@@ -117,7 +118,8 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: 'client-msgs-per-s', key: 'clientMsgsPerS', kind: 'int', default: 50_000, min: 0, max: 100_000_000, unit: 'per s', description: 'messages per second a client may send in one session (0 = no limit)' },
   { flag: 'client-bytes-per-s', key: 'clientBytesPerS', kind: 'int', default: 64 * 1024 * 1024, min: 0, max: 100_000_000_000, unit: 'bytes/s', description: 'payload bytes per second a client may send in one session (0 = no limit)' },
   { flag: 'udp-out-per-s', key: 'udpOutPerS', kind: 'int', default: 60_000, min: 0, max: 100_000_000, unit: 'per s', description: 'ceiling on datagrams one session sends per second, heartbeats included (0 = no limit)' },
-  { flag: 'udp-preauth-per-s', key: 'udpPreauthPerS', kind: 'int', default: 10_000, min: 0, max: 100_000_000, unit: 'per s', description: 'datagrams per second per peer source address that need authenticating (not from an established peer) (0 = no limit)' },
+  { flag: 'udp-preauth-per-s', key: 'udpPreauthPerS', kind: 'int', default: 10_000, min: 0, max: 100_000_000, unit: 'per s', description: 'datagrams per second per peer source (IPv4 address, IPv6 /64) that need authenticating (not from an established peer) (0 = no limit)' },
+  { flag: 'udp-preauth-total-per-s', key: 'udpPreauthTotalPerS', kind: 'int', default: 20_000, min: 0, max: 100_000_000, unit: 'per s', description: 'datagrams per second, from all sources together, that may cost a key derivation or an open outside an established path (0 = no limit)' },
   { flag: 'redis-url', key: 'redisUrl', kind: 'redis', default: null, unit: 'url', description: 'share the per-IP and per-subject limits with other instances through this Redis (redis://host:port/db)' },
   // target policy
   { flag: 'allow-targets', key: 'allowTargets', kind: 'targets', default: null, unit: 'CIDRs', description: 'comma-separated CIDRs (optionally :port or :lo-hi) sessions may send to; when given, nothing else' },

@@ -28,10 +28,12 @@ import { SessionRegistry } from './observe/registry.js';
 import { createBridgeActor } from './io/bridge.actor.js';
 import { ownEndpointsOf } from './io/own-endpoints.js';
 import { createResolveTargetsActor } from './io/resolve-targets.js';
+import { LinkHandoff } from './io/handoff.js';
+import type { PeerLink } from './io/peer-link.js';
 import { SessionLink } from './io/session-link.js';
 import { Switchboard } from './io/switchboard.js';
 import { createUdpSocketActor } from './io/udp-socket.actor.js';
-import { PreauthGate } from './limits/preauth-gate.js';
+import type { PreauthGate } from './limits/preauth-gate.js';
 import { RequestLimits } from './limits/request-limits.js';
 import { MemorySessionCounter, RedisSessionCounter, type SessionCounter } from './limits/session-counter.js';
 import type { Logger } from './log.js';
@@ -61,7 +63,7 @@ export interface ServerHandle {
   url: string;
   udp: Record<Family, number | null>;
   supervisor: Actor<typeof supervisorMachine>;
-  switchboard: Switchboard<SessionLink>;
+  switchboard: Switchboard<PeerLink>;
   preauth: PreauthGate;
   /** Live session links by session id. */
   links: ReadonlyMap<string, SessionLink>;
@@ -109,8 +111,13 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   const { log, verifier } = deps;
   const tls = await readTls(config);
   const redis = deps.redis ?? null;
-  const switchboard = new Switchboard<SessionLink>(config.maxPayload);
-  const preauth = new PreauthGate(config.udpPreauthPerS);
+  const switchboard = new Switchboard<PeerLink>({
+    maxPayloadBytes: config.maxPayload,
+    preauth: { perSourcePerS: config.udpPreauthPerS, totalPerS: config.udpPreauthTotalPerS },
+    log,
+  });
+  const preauth = switchboard.preauth;
+  const handoff = new LinkHandoff<SessionLink>();
   const links = new Map<string, SessionLink>();
   /** What each live session's token grants (its target rules narrow the policy). */
   const grantsById = new Map<string, Grants>();
@@ -133,7 +140,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
       sessionHost: createSessionHost(
         sessionMachine.provide({
           actors: {
-            bridge: createBridgeActor(switchboard),
+            bridge: createBridgeActor(handoff),
             resolveTargets: deps.resolveTargets
               ? fromPromise<ResolvedTargets, ResolveInput>(({ input }) => deps.resolveTargets!(input))
               : createResolveTargetsActor(undefined, (sessionId) => denyFor(sessionId)),
@@ -221,20 +228,19 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
       switchboard,
       log,
       limits: config,
-      preauth,
       deny: denyFor(id),
       // A token accepted within the clock tolerance keeps its session for that tolerance too.
       tokenExpiresAtMs: config.sessionOutlivesToken ? null : grants.expiresAtMs + config.jwtClockToleranceS * 1000,
     });
     links.set(id, link);
     ws.once('close', () => endSession(admitted));
-    switchboard.admit(link);
+    handoff.admit(link);
     log.info({ session: id, client: admitted.client, sub: grants.subject, hosts: params.hosts, port: params.port }, 'session opened');
     supervisor.send({ type: 'session.open', id, hosts: params.hosts, port: params.port });
     const actor = sessionActors.get(id);
-    if (!actor || switchboard.isPending(id)) {
+    if (!actor || handoff.isPending(id)) {
       // The supervisor is no longer accepting (shutting down).
-      switchboard.release(link);
+      handoff.release(link);
       ws.close(1001, 'server_shutdown');
       return;
     }

@@ -1,68 +1,105 @@
 /**
- * The keys and replay windows of the peer sessions one session has heard from: derived on
- * first contact (an HKDF), kept for the most recent few, never evicting the one in use.
+ * What one session knows of the peer sessions it has heard: per peer salt, the heartbeat key
+ * and window (HEARTBEATs are sealed by the sender alone) and the data key and window of
+ * DATA/CLOSE sealed for this session's current salt.
+ *
+ * An entry is *bound* once a packet bound to our current salt authenticated under it, or it is
+ * our path: a bound entry is never evicted while our salt lives, so a recording of its packets
+ * can never be opened twice. When our salt changes (the session lost its path; see
+ * peer-link.ts) every data key and data window belongs to the old salt: they go, and nothing
+ * sealed for the old salt can be opened again.
  */
 import type { KeyObject } from 'node:crypto';
-import { derivePacketKey, open } from '../protocol/crypto.js';
+import { deriveDataKey, open } from '../protocol/crypto.js';
 import type { PacketHeader } from '../protocol/packet.js';
 import { ReplayWindow } from '../protocol/replay-window.js';
 
-/** Peer sessions whose keys and replay windows are kept per session. */
+/** Peer sessions whose keys and windows one session keeps, at most (the path may add one). */
 export const MAX_PEER_KEYS = 8;
 
-export interface PeerKeys {
-  key: KeyObject;
-  window: ReplayWindow;
+export interface PeerEntry {
+  salt: string;
+  saltBytes: Buffer;
+  heartbeatKey: KeyObject;
+  heartbeatWindow: ReplayWindow;
+  /** Opens DATA and CLOSE from this peer to our current salt; derived on first need. */
+  dataKey: KeyObject | null;
+  dataWindow: ReplayWindow;
+  bound: boolean;
 }
 
-export type OpenFailure = 'replay' | 'auth_failed';
+export type OpenResult = Buffer | 'replay' | 'auth_failed';
 
 export class PeerKeyring {
-  readonly #peers = new Map<string, PeerKeys>();
+  readonly #peers = new Map<string, PeerEntry>();
 
   constructor(private readonly psk: Buffer) {}
 
-  /** Keys of a peer session already heard from. */
-  get(salt: string): PeerKeys | undefined {
+  get(salt: string): PeerEntry | undefined {
     return this.#peers.get(salt);
-  }
-
-  get size(): number {
-    return this.#peers.size;
   }
 
   has(salt: string): boolean {
     return this.#peers.has(salt);
   }
 
-  /**
-   * Keys for a peer session: the known ones, or freshly derived ones that are not kept until
-   * `remember` says a packet authenticated under them (forgeries never take a place).
-   */
-  lookup(salt: string): PeerKeys {
-    return this.#peers.get(salt) ?? { key: derivePacketKey(this.psk, Buffer.from(salt, 'latin1')), window: new ReplayWindow() };
+  get size(): number {
+    return this.#peers.size;
   }
 
-  /** Keeps (or refreshes) a peer session's keys; the least recent other than `keep` is evicted. */
-  remember(salt: string, keys: PeerKeys, keep: string | null): void {
-    this.#peers.delete(salt);
-    this.#peers.set(salt, keys);
-    if (this.#peers.size > MAX_PEER_KEYS) {
-      for (const old of this.#peers.keys()) {
-        if (old !== keep) {
-          this.#peers.delete(old);
-          break;
-        }
+  /**
+   * The entry of a peer whose heartbeat authenticated, made if new. The least recent unbound
+   * entry makes room; when every entry is bound the new peer is not kept (null), unless `force`
+   * (the path's peer always has an entry).
+   */
+  remember(salt: string, heartbeatKey: KeyObject, force = false): PeerEntry | null {
+    const known = this.#peers.get(salt);
+    if (known) {
+      this.#peers.delete(salt);
+      this.#peers.set(salt, known);
+      return known;
+    }
+    if (this.#peers.size >= MAX_PEER_KEYS && !this.#evictOne() && !force) return null;
+    const entry: PeerEntry = {
+      salt,
+      saltBytes: Buffer.from(salt, 'hex'),
+      heartbeatKey,
+      heartbeatWindow: new ReplayWindow(),
+      dataKey: null,
+      dataWindow: new ReplayWindow(),
+      bound: false,
+    };
+    this.#peers.set(salt, entry);
+    return entry;
+  }
+
+  #evictOne(): boolean {
+    for (const [salt, entry] of this.#peers) {
+      if (!entry.bound) {
+        this.#peers.delete(salt);
+        return true;
       }
     }
+    return false;
   }
-}
 
-/** Replay check, authentication, then the window moves: in that order (RFC 6479). */
-export function openChecked(peer: PeerKeys, header: PacketHeader, datagram: Buffer): Buffer | OpenFailure {
-  if (!peer.window.check(header.counter)) return 'replay';
-  const plaintext = open(peer.key, datagram);
-  if (!plaintext) return 'auth_failed';
-  peer.window.accept(header.counter);
-  return plaintext;
+  /** Replay check, then authentication under the data key for `ownSalt`, then the window moves. */
+  openData(entry: PeerEntry, ownSalt: Buffer, header: PacketHeader, datagram: Buffer): OpenResult {
+    if (!entry.dataWindow.check(header.counter)) return 'replay';
+    entry.dataKey ??= deriveDataKey(this.psk, entry.saltBytes, ownSalt);
+    const plaintext = open(entry.dataKey, datagram);
+    if (!plaintext) return 'auth_failed';
+    entry.dataWindow.accept(header.counter);
+    entry.bound = true;
+    return plaintext;
+  }
+
+  /** Our salt changed: keys and windows of data sealed for the old one are of no more use. */
+  forgetData(): void {
+    for (const entry of this.#peers.values()) {
+      entry.dataKey = null;
+      entry.dataWindow = new ReplayWindow();
+      entry.bound = false;
+    }
+  }
 }

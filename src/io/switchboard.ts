@@ -1,44 +1,76 @@
 /**
  * The shared UDP plane of one server: the bound sockets (one per family), and the routing of
- * each incoming datagram to the session links of its channel. One `message` listener per
+ * each incoming datagram to the channel of its pre-shared key. One `message` listener per
  * socket, whatever the number of sessions.
  */
 import type { Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
-import type { Endpoint, Family } from '../net/endpoint.js';
-import { decodeHeader, PACKET_OVERHEAD_BYTES, type PacketHeader } from '../protocol/packet.js';
-
-/** What a session link must offer the switchboard. */
-export interface RoutedLink {
-  readonly id: string;
-  /** The channel id as a latin1 string. */
-  readonly channel: string;
-  receive(header: PacketHeader, datagram: Buffer, from: Endpoint, at: number): void;
-}
+import { timingSafeEqual } from 'node:crypto';
+import type { Logger } from 'pino';
+import { formatEndpoint, type Endpoint, type Family } from '../net/endpoint.js';
+import { sourceGroup } from '../net/address.js';
+import { deriveChannelId } from '../protocol/crypto.js';
+import { decodeHeader, PACKET_OVERHEAD_BYTES, PROTOCOL_VERSION, PROTOCOL_VERSION_V0 } from '../protocol/packet.js';
+import { PreauthGate, type PreauthLimits } from '../limits/preauth-gate.js';
+import { TokenBucket } from '../limits/token-bucket.js';
+import { Channel, type ChannelDrops, type ChannelMember } from './channel.js';
 
 /** Datagrams dropped before reaching a session, by cause. */
-export interface PlaneDrops {
+export interface PlaneDrops extends ChannelDrops {
   oversized: number;
-  malformed: number;
+  version: number;
   unknown_channel: number;
   send_failed: number;
 }
 
-export class Switchboard<Link extends RoutedLink = RoutedLink> {
+/** Sources whose datagrams of another protocol version were logged, remembered at most. */
+export const VERSION_LOG_SOURCES = 1024;
+/** ... and at most this many such lines a minute, whatever the number of sources. */
+export const VERSION_LOG_LINES_PER_MINUTE = 10;
+
+export interface SwitchboardOptions {
+  /** The largest application payload accepted in one datagram. */
+  maxPayloadBytes: number;
+  preauth: PreauthLimits;
+  log: Logger;
+  /** The monotonic clock (ms). */
+  now?: () => number;
+}
+
+export class Switchboard<Member extends ChannelMember = ChannelMember> {
   readonly #sockets: Partial<Record<Family, Socket>> = {};
-  readonly #channels = new Map<string, Link[]>();
-  readonly #pending = new Map<string, Link>();
+  /** Channel id -> the channels of that id (one, unless two keys share an id by chance). */
+  readonly #channels = new Map<string, Array<Channel<Member>>>();
   readonly #maxDatagramBytes: number;
-  readonly drops: PlaneDrops = { oversized: 0, malformed: 0, unknown_channel: 0, send_failed: 0 };
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #versionLogged = new Set<string>();
+  readonly #versionLines: TokenBucket;
+  readonly preauth: PreauthGate;
+  readonly drops: PlaneDrops = {
+    oversized: 0,
+    malformed: 0,
+    version: 0,
+    unknown_channel: 0,
+    send_failed: 0,
+    preauth_limited: 0,
+    preauth_budget: 0,
+    auth_failed: 0,
+    replay: 0,
+    unknown_peer: 0,
+  };
   datagramsIn = 0;
   datagramsOut = 0;
   readonly #onSent = (err: Error | null) => {
     if (err) this.drops.send_failed++;
   };
 
-  /** @param maxPayloadBytes the largest application payload accepted in one datagram */
-  constructor(maxPayloadBytes: number) {
-    this.#maxDatagramBytes = maxPayloadBytes + PACKET_OVERHEAD_BYTES;
+  constructor(options: SwitchboardOptions) {
+    this.#maxDatagramBytes = options.maxPayloadBytes + PACKET_OVERHEAD_BYTES;
+    this.#log = options.log;
+    this.#now = options.now ?? (() => performance.now());
+    this.preauth = new PreauthGate(options.preauth, this.#now());
+    this.#versionLines = new TokenBucket(VERSION_LOG_LINES_PER_MINUTE / 60, VERSION_LOG_LINES_PER_MINUTE, this.#now());
   }
 
   attach(family: Family, socket: Socket): void {
@@ -54,34 +86,23 @@ export class Switchboard<Link extends RoutedLink = RoutedLink> {
     return (['ipv6', 'ipv4'] as const).filter((f) => this.#sockets[f] !== undefined);
   }
 
-  /** A link waiting for its session actor to claim it. */
-  admit(link: Link): void {
-    this.#pending.set(link.id, link);
+  /** The channel of a pre-shared key, made on first use. */
+  channelFor(psk: Buffer): Channel<Member> {
+    const id = deriveChannelId(psk).toString('hex');
+    const same = this.#channels.get(id) ?? [];
+    const found = same.find((c) => timingSafeEqual(c.psk, psk));
+    if (found) return found;
+    const channel = new Channel<Member>(id, psk, this.drops, this.preauth);
+    this.#channels.set(id, [...same, channel]);
+    return channel;
   }
 
-  /** Hands a pending link to its session and starts routing its channel to it. */
-  claim(id: string): Link | undefined {
-    const link = this.#pending.get(id);
-    if (!link) return undefined;
-    this.#pending.delete(id);
-    const links = this.#channels.get(link.channel);
-    if (links) links.push(link);
-    else this.#channels.set(link.channel, [link]);
-    return link;
-  }
-
-  /** Stops routing to a link (pending or claimed). */
-  release(link: Link): void {
-    this.#pending.delete(link.id);
-    const links = this.#channels.get(link.channel);
-    if (!links) return;
-    const rest = links.filter((l) => l !== link);
-    if (rest.length === 0) this.#channels.delete(link.channel);
-    else this.#channels.set(link.channel, rest);
-  }
-
-  isPending(id: string): boolean {
-    return this.#pending.has(id);
+  /** Forgets a channel once its last session left. */
+  release(channel: Channel<Member>): void {
+    if (channel.size > 0) return;
+    const rest = (this.#channels.get(channel.id) ?? []).filter((c) => c !== channel);
+    if (rest.length === 0) this.#channels.delete(channel.id);
+    else this.#channels.set(channel.id, rest);
   }
 
   /** Called for every datagram a socket receives. Never throws, never answers. */
@@ -93,17 +114,35 @@ export class Switchboard<Link extends RoutedLink = RoutedLink> {
     }
     const header = decodeHeader(datagram);
     if (typeof header === 'string') {
-      this.drops.malformed++;
+      if (header === 'version') {
+        this.drops.version++;
+        this.#logVersion(datagram[0]!, { family, address, port });
+      } else {
+        this.drops.malformed++;
+      }
       return;
     }
-    const links = this.#channels.get(header.channel);
-    if (!links) {
+    const channels = this.#channels.get(header.channel);
+    if (!channels) {
       this.drops.unknown_channel++;
       return;
     }
-    const at = performance.now();
+    const at = this.#now();
     const from: Endpoint = { family, address, port };
-    for (const link of links) link.receive(header, datagram, from, at);
+    for (const channel of channels) channel.receive(header, datagram, from, at);
+  }
+
+  /** Once per source (bounded), a line an operator can act on; never an answer to the sender. */
+  #logVersion(version: number, from: Endpoint): void {
+    const group = sourceGroup(from.family, from.address);
+    if (this.#versionLogged.has(group) || !this.#versionLines.take(1, this.#now())) return;
+    if (this.#versionLogged.size >= VERSION_LOG_SOURCES) this.#versionLogged.delete(this.#versionLogged.values().next().value as string);
+    this.#versionLogged.add(group);
+    const theirs = version === PROTOCOL_VERSION_V0 ? 'protocol v0 (autoprox 0.1)' : `an unknown protocol version (0x${version.toString(16)})`;
+    this.#log.warn(
+      { from: formatEndpoint(from), version: `0x${version.toString(16)}`, expected: `0x${PROTOCOL_VERSION.toString(16)}` },
+      `dropped a datagram of ${theirs} from ${formatEndpoint(from)}: this server speaks protocol v1; both ends must run the same protocol version (upgrade the older server)`,
+    );
   }
 
   /** Sends one datagram given as pieces. False when there is no socket for that family. */

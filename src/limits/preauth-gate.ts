@@ -1,36 +1,70 @@
 /**
- * Bounds, per peer source address, the datagrams that need authenticating before anything is
- * known about them (heartbeats of peer sessions not yet adopted, CLOSE, DATA of unknown peers):
- * a flood from one address spends its own budget, not everyone's. Datagrams of an established
- * path never pass through here.
+ * Bounds the work spent on datagrams that are not yet known to be genuine: every datagram that
+ * may cost a key derivation (HKDF) or an AES-GCM open outside an established path (heartbeats
+ * of peer sessions not adopted, DATA and CLOSE of heard but not adopted ones) passes here first.
+ * Two budgets, both must admit it:
+ * - per source group (an IPv4 address, or an IPv6 /64): a flood from one place spends its own
+ *   budget, not everyone's;
+ * - server-wide: however many addresses a flood comes from (a million spoofed sources each get a
+ *   fresh per-source burst), the server never spends more than this on unauthenticated work.
+ * Datagrams of an established path never pass through here. Time is handed in (ms, monotonic).
  */
+import type { Family } from '../net/endpoint.js';
+import { sourceGroup } from '../net/address.js';
 import { TokenBucket } from './token-bucket.js';
 
-/** Source addresses tracked at most; the oldest is forgotten first. */
+/** Source groups tracked at most; the least recent is forgotten first. */
 export const PREAUTH_MAX_SOURCES = 16_384;
+
+export type PreauthVerdict = 'ok' | 'preauth_limited' | 'preauth_budget';
+
+export interface PreauthLimits {
+  /** Datagrams per second per source group (burst: twice that); 0 = no limit. */
+  perSourcePerS: number;
+  /** Datagrams per second for the whole server (burst: one second's worth); 0 = no limit. */
+  totalPerS: number;
+}
 
 export class PreauthGate {
   readonly #buckets = new Map<string, TokenBucket>();
-  refused = 0;
+  readonly #total: TokenBucket | null;
+  readonly #perSource: number;
+  /** Refusals by budget. */
+  readonly refusedBy = { preauth_limited: 0, preauth_budget: 0 };
 
-  /** @param ratePerS datagrams per second per source address; 0 = no limit */
-  constructor(private readonly ratePerS: number) {}
+  constructor(limits: PreauthLimits, now = 0) {
+    this.#perSource = limits.perSourcePerS;
+    this.#total = limits.totalPerS > 0 ? new TokenBucket(limits.totalPerS, limits.totalPerS, now) : null;
+  }
 
-  /** True when a datagram from `address` may be looked at now (ms, monotonic). */
-  admit(address: string, now: number): boolean {
-    if (this.ratePerS <= 0) return true;
-    let bucket = this.#buckets.get(address);
-    if (!bucket) {
-      if (this.#buckets.size >= PREAUTH_MAX_SOURCES) {
-        const oldest = this.#buckets.keys().next().value as string;
-        this.#buckets.delete(oldest);
+  /** May a datagram from `address` be worked on now? */
+  admit(family: Family, address: string, now: number): PreauthVerdict {
+    if (this.#perSource > 0) {
+      const group = sourceGroup(family, address);
+      let bucket = this.#buckets.get(group);
+      if (bucket) {
+        // Least recently used last out: refresh its place.
+        this.#buckets.delete(group);
+      } else {
+        if (this.#buckets.size >= PREAUTH_MAX_SOURCES) this.#buckets.delete(this.#buckets.keys().next().value as string);
+        bucket = new TokenBucket(this.#perSource, this.#perSource * 2, now);
       }
-      bucket = new TokenBucket(this.ratePerS, this.ratePerS * 2, now);
-      this.#buckets.set(address, bucket);
+      this.#buckets.set(group, bucket);
+      if (!bucket.take(1, now)) {
+        this.refusedBy.preauth_limited++;
+        return 'preauth_limited';
+      }
     }
-    if (bucket.take(1, now)) return true;
-    this.refused++;
-    return false;
+    if (this.#total && !this.#total.take(1, now)) {
+      this.refusedBy.preauth_budget++;
+      return 'preauth_budget';
+    }
+    return 'ok';
+  }
+
+  /** Refusals in all. */
+  get refused(): number {
+    return this.refusedBy.preauth_limited + this.refusedBy.preauth_budget;
   }
 
   get tracked(): number {

@@ -113,6 +113,18 @@ export function endpoint(family: Family, address: string, port: number): Endpoin
   return { family, address, port };
 }
 
+/**
+ * The group a datagram source is counted in by per-source limits: an IPv4 address, or the /64
+ * of an IPv6 address (one subscriber usually holds a whole /64, so counting per /128 would give
+ * one host 2^64 fresh budgets).
+ */
+export function sourceGroup(family: Family, address: string): string {
+  if (family === 'ipv4') return address;
+  const zoneAt = address.indexOf('%');
+  const groups = ipv6Groups(zoneAt < 0 ? address : address.slice(0, zoneAt));
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+}
+
 /** A loopback address (127.0.0.0/8, ::1, or an IPv4-mapped loopback). */
 export function isLoopback(ip: string): boolean {
   const literal = normalizeAddress(ip);

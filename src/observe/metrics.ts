@@ -87,7 +87,9 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        const drops: Record<string, number> = { ...sources.plane.drops, ...totals().drops };
+        // Each datagram is dropped once, in the plane or by one session: the two add up.
+        const drops: Record<string, number> = { ...sources.plane.drops };
+        for (const [cause, n] of Object.entries(totals().drops)) drops[cause] = (drops[cause] ?? 0) + (n ?? 0);
         for (const [cause, n] of Object.entries(drops)) this.inc({ cause }, n);
       },
     });

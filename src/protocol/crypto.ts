@@ -1,43 +1,60 @@
 /**
- * Key derivation and AES-256-GCM sealing. Pure functions over Buffers: no sockets, no clocks.
+ * Key derivation and AES-256-GCM sealing for protocol v1. Pure functions over Buffers: no
+ * sockets, no clocks.
  *
  * The pre-shared key (PSK) is never used as an AES key. Everything is derived with
  * HKDF-SHA256 (RFC 5869) under its own `info` label:
- * - channel id  = HKDF(psk, salt = "", info = "autoprox v0 channel id")[0..8]
- * - packet key  = HKDF(psk, salt = sender salt, info = "autoprox v0 packet key")[0..32]
+ * - channel id    = HKDF(psk, salt = "",                        info = "autoprox v1 channel id")[0..8]
+ * - heartbeat key = HKDF(psk, salt = sender salt,               info = "autoprox v1 heartbeat key")[0..32]
+ * - data key      = HKDF(psk, salt = sender salt ‖ receiver salt, info = "autoprox v1 data key")[0..32]
  *
- * Each session picks a random 8-byte salt, so each session (and each restart) sends under a
- * brand-new key and its counter can start at 0 without repeating a (key, nonce) pair.
+ * HEARTBEATs are sealed under the sender's heartbeat key (a receiver must open them before it
+ * knows anything of the sender); DATA and CLOSE under the data key of the (sender, receiver)
+ * pair, so a packet sealed for one receiver session can never be opened by any other.
+ * Salts are 16 random bytes per session: see README ("Wire protocol") for the nonce argument.
  */
 import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
-import {
-  CHANNEL_ID_BYTES,
-  COUNTER_OFFSET,
-  HEADER_BYTES,
-  PACKET_OVERHEAD_BYTES,
-  TAG_BYTES,
-} from './packet.js';
+import { CHANNEL_ID_BYTES, COUNTER_OFFSET, HEADER_BYTES, PACKET_OVERHEAD_BYTES, SALT_BYTES, TAG_BYTES } from './packet.js';
 
 export const PSK_BYTES = 32;
 const AEAD = 'aes-256-gcm';
 const NONCE_BYTES = 12;
 const KEY_BYTES = 32;
-const CHANNEL_INFO = 'autoprox v0 channel id';
-const PACKET_KEY_INFO = 'autoprox v0 packet key';
+export const CHANNEL_INFO = 'autoprox v1 channel id';
+export const HEARTBEAT_KEY_INFO = 'autoprox v1 heartbeat key';
+export const DATA_KEY_INFO = 'autoprox v1 data key';
+const NO_SALT = Buffer.alloc(0);
 
 function checkPsk(psk: Buffer): void {
   if (psk.length !== PSK_BYTES) throw new TypeError(`pre-shared key must be ${PSK_BYTES} bytes`);
 }
 
-export function deriveChannelId(psk: Buffer): Buffer {
-  checkPsk(psk);
-  return Buffer.from(hkdfSync('sha256', psk, Buffer.alloc(0), CHANNEL_INFO, CHANNEL_ID_BYTES));
+function checkSalt(salt: Buffer, what: string): void {
+  if (salt.length !== SALT_BYTES) throw new TypeError(`${what} must be ${SALT_BYTES} bytes`);
 }
 
-/** The key that the owner of `salt` seals with, and that its peer opens with. */
-export function derivePacketKey(psk: Buffer, salt: Buffer): KeyObject {
+function hkdf(psk: Buffer, salt: Buffer, info: string, bytes: number): Buffer {
+  return Buffer.from(hkdfSync('sha256', psk, salt, info, bytes));
+}
+
+export function deriveChannelId(psk: Buffer): Buffer {
   checkPsk(psk);
-  return createSecretKey(Buffer.from(hkdfSync('sha256', psk, salt, PACKET_KEY_INFO, KEY_BYTES)));
+  return hkdf(psk, NO_SALT, CHANNEL_INFO, CHANNEL_ID_BYTES);
+}
+
+/** The key the session with `senderSalt` seals its heartbeats with; anyone with the PSK opens them. */
+export function deriveHeartbeatKey(psk: Buffer, senderSalt: Buffer): KeyObject {
+  checkPsk(psk);
+  checkSalt(senderSalt, 'sender salt');
+  return createSecretKey(hkdf(psk, senderSalt, HEARTBEAT_KEY_INFO, KEY_BYTES));
+}
+
+/** The key of DATA and CLOSE from the session `senderSalt` to the session `receiverSalt`. */
+export function deriveDataKey(psk: Buffer, senderSalt: Buffer, receiverSalt: Buffer): KeyObject {
+  checkPsk(psk);
+  checkSalt(senderSalt, 'sender salt');
+  checkSalt(receiverSalt, 'receiver salt');
+  return createSecretKey(hkdf(psk, Buffer.concat([senderSalt, receiverSalt]), DATA_KEY_INFO, KEY_BYTES));
 }
 
 /**
@@ -50,6 +67,7 @@ function nonceOf(header: Buffer): Buffer {
   header.copy(nonceScratch, NONCE_BYTES - 8, COUNTER_OFFSET, HEADER_BYTES);
   return nonceScratch;
 }
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Seals `plaintext` under `key` with `header` as additional data.
@@ -59,7 +77,7 @@ function nonceOf(header: Buffer): Buffer {
 export function seal(key: KeyObject, header: Buffer, plaintext: Buffer): [Buffer, Buffer, Buffer] {
   const cipher = createCipheriv(AEAD, key, nonceOf(header));
   cipher.setAAD(header);
-  const body = plaintext.length === 0 ? Buffer.alloc(0) : cipher.update(plaintext);
+  const body = plaintext.length === 0 ? EMPTY : cipher.update(plaintext);
   cipher.final();
   return [header, body, cipher.getAuthTag()];
 }
@@ -72,7 +90,7 @@ export function open(key: KeyObject, datagram: Buffer): Buffer | null {
   const decipher = createDecipheriv(AEAD, key, nonceOf(header));
   decipher.setAAD(header);
   decipher.setAuthTag(datagram.subarray(tagStart));
-  const body = tagStart === HEADER_BYTES ? Buffer.alloc(0) : decipher.update(datagram.subarray(HEADER_BYTES, tagStart));
+  const body = tagStart === HEADER_BYTES ? EMPTY : decipher.update(datagram.subarray(HEADER_BYTES, tagStart));
   try {
     decipher.final();
   } catch {

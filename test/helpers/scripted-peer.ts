@@ -7,7 +7,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Endpoint, Family } from '../../src/net/endpoint.js';
-import { deriveChannelId, derivePacketKey, seal } from '../../src/protocol/crypto.js';
+import { deriveChannelId, deriveDataKey, deriveHeartbeatKey, seal } from '../../src/protocol/crypto.js';
 import { encodeHeartbeat, type Heartbeat } from '../../src/protocol/heartbeat.js';
 import { ServerPacketOpener } from './server-packets.js';
 import { Waiter } from './waiter.js';
@@ -31,6 +31,8 @@ export class ScriptedPeer {
   /** When false, the peer does not answer heartbeats on its own. */
   autoReply = true;
   salt: Buffer = randomBytes(SALT_BYTES);
+  /** Salts of this peer's earlier sessions (before `restart()`), newest first. */
+  readonly #earlier: string[] = [];
   #counter = 0;
   #key: KeyObject;
   readonly #channel: Buffer;
@@ -44,9 +46,9 @@ export class ScriptedPeer {
     psk: Buffer,
   ) {
     this.#psk = psk;
-    this.#opener = new ServerPacketOpener(psk);
+    this.#opener = new ServerPacketOpener(psk, () => [this.saltHex, ...this.#earlier]);
     this.#channel = deriveChannelId(psk);
-    this.#key = derivePacketKey(psk, this.salt);
+    this.#key = deriveHeartbeatKey(psk, this.salt);
   }
 
   static async start(family: Family, psk: Buffer): Promise<ScriptedPeer> {
@@ -79,8 +81,9 @@ export class ScriptedPeer {
 
   /** Starts a new peer session (as a restarted server would): new salt, new key, counter 0. */
   restart(): void {
+    this.#earlier.unshift(this.saltHex);
     this.salt = randomBytes(SALT_BYTES);
-    this.#key = derivePacketKey(this.#psk, this.salt);
+    this.#key = deriveHeartbeatKey(this.#psk, this.salt);
     this.#counter = 0;
   }
 
@@ -103,10 +106,20 @@ export class ScriptedPeer {
     return this.received.findLast((r) => r.heartbeat !== null);
   }
 
-  #send(type: PacketType, to: Endpoint, plaintext: Buffer): Buffer {
-    const datagram = Buffer.concat(seal(this.#key, encodeHeader(type, this.#channel, this.salt, this.#counter++), plaintext));
+  #send(type: PacketType, to: Endpoint, plaintext: Buffer, key = this.#key): Buffer {
+    const datagram = Buffer.concat(seal(key, encodeHeader(type, this.#channel, this.salt, this.#counter++), plaintext));
     this.sendRaw(to, datagram);
     return datagram;
+  }
+
+  /**
+   * The data key from this peer session to a server session: the one given (hex salt), or the
+   * one whose heartbeat this peer heard last. DATA and CLOSE are bound to both ends.
+   */
+  #dataKey(receiver?: string): KeyObject {
+    const salt = receiver ?? this.lastHeartbeat()?.header.salt;
+    if (!salt) throw new Error('scripted peer: no server session heard yet to send DATA or CLOSE to');
+    return deriveDataKey(this.#psk, this.salt, Buffer.from(salt, 'hex'));
   }
 
   sendRaw(to: Endpoint, datagram: Buffer): void {
@@ -129,12 +142,13 @@ export class ScriptedPeer {
     );
   }
 
-  data(to: Endpoint, payload: Buffer): Buffer {
-    return this.#send(PacketType.DATA, to, payload);
+  /** DATA for the server session `receiver` (hex salt; default: the one heard last). */
+  data(to: Endpoint, payload: Buffer, receiver?: string): Buffer {
+    return this.#send(PacketType.DATA, to, payload, this.#dataKey(receiver));
   }
 
-  close(to: Endpoint): Buffer {
-    return this.#send(PacketType.CLOSE, to, Buffer.alloc(0));
+  close(to: Endpoint, receiver?: string): Buffer {
+    return this.#send(PacketType.CLOSE, to, Buffer.alloc(0), this.#dataKey(receiver));
   }
 
   /** Resolves once `predicate` holds, re-checked after every datagram; bounded. */

@@ -50,7 +50,7 @@ describe('wire protocol against a scripted peer', () => {
     const first = heartbeats(peer)[0]!;
     expect(first.plaintext).not.toBeNull(); // it authenticated under the shared key
     // The server's later heartbeats echo the peer's salt: it heard us.
-    await peer.until(() => heartbeats(peer).some((r) => r.heartbeat!.echoSalt === peer.salt.toString('latin1')), 'an echo');
+    await peer.until(() => heartbeats(peer).some((r) => r.heartbeat!.echoSalt === peer.saltHex), 'an echo');
     expect(client.status).toMatchObject({ family: 'ipv4', peer: peer.endpoint.address + ':' + peer.endpoint.port });
   });
 

@@ -129,8 +129,10 @@ export class Contract {
         this.#heard.add(hb.peerSalt);
         this.sources.add(from);
         if (this.leaf === 'connected') return out; // no candidates yet: nothing to punch, nothing proven
+        // "Only a heartbeat that echoes us freshly adopts a peer, keeps a path alive or moves it."
+        const fresh = hb.echoesUs && hb.echoAgeMs !== null && hb.echoAgeMs <= TIMING.peerTimeoutMs;
         if (this.leaf === 'udp_established') {
-          if (this.peer?.salt === hb.peerSalt && this.peer.at !== from) {
+          if (this.peer?.salt === hb.peerSalt && this.peer.at !== from && fresh) {
             this.peer = { salt: hb.peerSalt, at: from };
             this.lastPath = from;
             this.frames.push({ status: 'UDP_ESTABLISHED', family: hb.from.family, peer: from });
@@ -138,7 +140,7 @@ export class Contract {
           }
           return out;
         }
-        const proves = hb.echoesUs && hb.echoAgeMs !== null && hb.echoAgeMs <= TIMING.peerTimeoutMs && !this.#closed.has(hb.peerSalt);
+        const proves = fresh && !this.#closed.has(hb.peerSalt);
         if (proves) {
           this.leaf = 'udp_established';
           this.peer = { salt: hb.peerSalt, at: from };

@@ -11,7 +11,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import type { Endpoint, Family } from '../../src/net/endpoint.js';
-import { deriveChannelId, derivePacketKey, seal } from '../../src/protocol/crypto.js';
+import { deriveChannelId, deriveDataKey, deriveHeartbeatKey, seal } from '../../src/protocol/crypto.js';
 import { encodeHeartbeat, type Heartbeat } from '../../src/protocol/heartbeat.js';
 import { encodeHeader, PacketType, SALT_BYTES } from '../../src/protocol/packet.js';
 import { ServerPacketOpener } from '../helpers/server-packets.js';
@@ -21,7 +21,7 @@ import { MODEL_ENDPOINTS, type EndpointName } from './session-model.js';
 /** A datagram from the server, as the peer saw it. */
 export interface FromServer {
   type: PacketType;
-  /** The server session's salt, latin1. */
+  /** The server session's salt, hex. */
   salt: string;
   /** Authenticated plaintext, or null when it did not open. */
   plaintext: Buffer | null;
@@ -61,7 +61,7 @@ export class ModelPeer {
 
   private constructor(psk: Buffer) {
     this.#psk = psk;
-    this.#opener = new ServerPacketOpener(psk);
+    this.#opener = new ServerPacketOpener(psk, () => [...this.#sessions.values()].map((s) => s.salt.toString('hex')));
     this.#channel = deriveChannelId(psk);
   }
 
@@ -123,7 +123,7 @@ export class ModelPeer {
     let session = this.#sessions.get(name);
     if (!session) {
       const salt = randomBytes(SALT_BYTES);
-      session = { salt, key: derivePacketKey(this.#psk, salt), counter: 0 };
+      session = { salt, key: deriveHeartbeatKey(this.#psk, salt), counter: 0 };
       this.#sessions.set(name, session);
     }
     return session;
@@ -134,9 +134,6 @@ export class ModelPeer {
     return this.#session(name).salt.toString('hex');
   }
 
-  saltLatin1(name: string): string {
-    return this.#session(name).salt.toString('latin1');
-  }
 
   #onMessage(on: EndpointName, datagram: Buffer): void {
     const packet = this.#opener.open(datagram);
@@ -152,11 +149,11 @@ export class ModelPeer {
     this.#waiter.notify();
   }
 
-  #send(session: string, type: PacketType, from: EndpointName, to: Endpoint, plaintext: Buffer): void {
+  #send(session: string, type: PacketType, from: EndpointName, to: Endpoint, plaintext: Buffer, key?: KeyObject): void {
     const s = this.#session(session);
     const socket = this.#sockets.get(from);
     if (!socket) throw new Error(`model peer: endpoint ${from} is not bound`);
-    const datagram = Buffer.concat(seal(s.key, encodeHeader(type, this.#channel, s.salt, s.counter++), plaintext));
+    const datagram = Buffer.concat(seal(key ?? s.key, encodeHeader(type, this.#channel, s.salt, s.counter++), plaintext));
     socket.send(datagram, to.port, to.address);
   }
 
@@ -181,8 +178,12 @@ export class ModelPeer {
     return now;
   }
 
+  /** A CLOSE of peer session `session`, sealed for the server session heard last (CLOSE is bound to both ends). */
   close(session: string, from: EndpointName, to: Endpoint): void {
-    this.#send(session, PacketType.CLOSE, from, to, Buffer.alloc(0));
+    const server = this.heartbeats().at(-1);
+    if (!server) throw new Error('model peer: CLOSE before any server heartbeat (nobody to say it to)');
+    const key = deriveDataKey(this.#psk, this.#session(session).salt, Buffer.from(server.salt, 'hex'));
+    this.#send(session, PacketType.CLOSE, from, to, Buffer.alloc(0), key);
   }
 
   heartbeats(): FromServer[] {

@@ -525,7 +525,7 @@ class Replay {
     if (!heard) this.#echo = null;
     else if (heard !== prev.context.heard) {
       ensure(event.type === 'peer.heartbeat' && sentAt !== undefined && heard.salt === (event as PeerHeartbeatEvent).peerSalt, () => 'heard changed without a heartbeat');
-      this.#echo = { salt: this.#peer.saltLatin1(heard.salt), sentAt };
+      this.#echo = { salt: this.#peer.saltHex(heard.salt), sentAt };
     }
   }
 

@@ -315,7 +315,8 @@ function uniq<T>(values: Array<T | null | undefined>): T[] {
 /**
  * Every event that can really happen in this snapshot, with realistic payloads: heartbeats from
  * every peer session heard so far and one new one, from every endpoint, with every echo that can
- * be; CLOSE from every peer session the server has heard (it cannot open anyone else's); the
+ * be; CLOSE from every peer session the server has heard (it cannot open anyone else's), once
+ * the session has punched (a CLOSE is sealed for it, so its sender must have heard it); the
  * client closing; shutdown; timers only in the order real time lets them fire (the fallback before
  * the punch timeout when there is an IPv4 candidate).
  */
@@ -336,8 +337,7 @@ export function eventsOf(snapshot: ModelSnapshot, options: { coarse?: boolean } 
   const family = waitingFamily(snapshot);
   if (snapshot.matches('connected')) {
     for (const r of RESOLUTIONS) out.push(resolutionEvent(r));
-    // The peer may punch us before our DNS answered (one peer session, from its home: enough
-    // for a CLOSE to arrive while resolving).
+    // The peer may punch us before our DNS answered (one peer session, from its home).
     if (!options.coarse && known.length === 0) heartbeats(['none'], ['home6', 'home4']);
   } else if (family) {
     const hasIpv4 = c.candidates.some((e) => e.family === 'ipv4');
@@ -358,9 +358,10 @@ export function eventsOf(snapshot: ModelSnapshot, options: { coarse?: boolean } 
     out.push(delayEvent('heartbeatInterval', 'session.udp_established.heartbeat.tick'));
     out.push(delayEvent('peerTimeout', 'session.udp_established.watchdog.alive'));
   }
-  for (const salt of options.coarse ? known.filter((s) => s === c.heard?.salt || s === c.peer?.salt) : known) {
-    out.push({ type: 'peer.close', peerSalt: salt });
-  }
+  // A CLOSE is sealed for the session it is said to (protocol v1): a peer can say it only once
+  // it has heard this session, that is once the session has punched (not while resolving).
+  const closers = snapshot.matches('connected') ? [] : options.coarse ? known.filter((s) => s === c.heard?.salt || s === c.peer?.salt) : known;
+  for (const salt of closers) out.push({ type: 'peer.close', peerSalt: salt });
   out.push({ type: 'ws.closed', code: 1000 }, { type: 'server.shutdown' });
   // The token's expiry is a root transition like the two above. It is offered while resolving
   // only: a real token expires on a whole second, so the replay gives such a path a token that

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { createCipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { deriveChannelId, derivePacketKey, open, PSK_BYTES, seal } from '../../src/protocol/crypto.js';
+import { deriveChannelId, deriveDataKey, deriveHeartbeatKey, open, PSK_BYTES, seal } from '../../src/protocol/crypto.js';
 import {
   CHANNEL_OFFSET,
   COUNTER_OFFSET,
@@ -15,8 +15,11 @@ import {
 
 const PSK = Buffer.from(Array.from({ length: 32 }, (_, i) => i)); // 00 01 02 ... 1f
 const OTHER_PSK = Buffer.alloc(32, 0x42);
-const SALT = Buffer.from('a0a1a2a3a4a5a6a7', 'hex');
-const OTHER_SALT = Buffer.from('b0b1b2b3b4b5b6b7', 'hex');
+const SALT = Buffer.from('a0a1a2a3a4a5a6a7a8a9aaabacadaeaf', 'hex');
+const OTHER_SALT = Buffer.from('b0b1b2b3b4b5b6b7b8b9babbbcbdbebf', 'hex');
+const THIRD_SALT = Buffer.from('c0c1c2c3c4c5c6c7c8c9cacbcccdcecf', 'hex');
+/** Every key these tests seal with: the heartbeat key of SALT (sealing does not care which). */
+const derivePacketKey = deriveHeartbeatKey;
 
 /** RFC 5869 HKDF-SHA256, written out with HMAC so the test does not trust hkdfSync's use. */
 function referenceHkdf(ikm: Buffer, salt: Buffer, info: string, length: number): Buffer {
@@ -47,18 +50,53 @@ function flipBit(buffer: Buffer, bit: number): Buffer {
 }
 
 describe('key derivation', () => {
-  it('channel id is HKDF-SHA256(psk, salt "", info "autoprox v0 channel id")[0..8] (known answer)', () => {
+  it('channel id is HKDF-SHA256(psk, salt "", info "autoprox v1 channel id")[0..8] (known answer)', () => {
     const channel = deriveChannelId(PSK);
-    expect(channel.toString('hex')).toBe('2ecea2e66f172f90');
-    expect(channel).toEqual(referenceHkdf(PSK, Buffer.alloc(0), 'autoprox v0 channel id', 8));
+    expect(channel.toString('hex')).toBe('e10a12515e6e43a8');
+    expect(channel).toEqual(referenceHkdf(PSK, Buffer.alloc(0), 'autoprox v1 channel id', 8));
   });
 
-  it('packet key is HKDF-SHA256(psk, sender salt, info "autoprox v0 packet key") (known answer)', () => {
-    const key = derivePacketKey(PSK, SALT);
+  it('heartbeat key is HKDF-SHA256(psk, sender salt, info "autoprox v1 heartbeat key") (known answer)', () => {
+    const key = deriveHeartbeatKey(PSK, SALT);
     expect(key.type).toBe('secret');
     expect(key.symmetricKeySize).toBe(32);
-    expect(keyBytes(key).toString('hex')).toBe('70fa93dc3c0e4709010b8f1da2f14bbbef30408a5c5cbe130fc04ca224da08f8');
-    expect(keyBytes(key)).toEqual(referenceHkdf(PSK, SALT, 'autoprox v0 packet key', 32));
+    expect(keyBytes(key).toString('hex')).toBe('87833a543b61b0658e4ff59d360fddc850b9c3ce9287d16dc3c1df8c16ac6f32');
+    expect(keyBytes(key)).toEqual(referenceHkdf(PSK, SALT, 'autoprox v1 heartbeat key', 32));
+  });
+
+  it('data key is HKDF-SHA256(psk, sender salt || receiver salt, info "autoprox v1 data key") (known answer)', () => {
+    const key = deriveDataKey(PSK, SALT, OTHER_SALT);
+    expect(key.symmetricKeySize).toBe(32);
+    expect(keyBytes(key).toString('hex')).toBe('33ef32995077609b9d53dc9d373ae4c90c10c3e17aec69bf2c422f989f497a86');
+    expect(keyBytes(key)).toEqual(referenceHkdf(PSK, Buffer.concat([SALT, OTHER_SALT]), 'autoprox v1 data key', 32));
+  });
+
+  it('data keys are bound to both ends and to the direction', () => {
+    const ab = keyBytes(deriveDataKey(PSK, SALT, OTHER_SALT));
+    expect(keyBytes(deriveDataKey(PSK, OTHER_SALT, SALT))).not.toEqual(ab); // the other direction
+    expect(keyBytes(deriveDataKey(PSK, SALT, THIRD_SALT))).not.toEqual(ab); // another receiver
+    expect(keyBytes(deriveDataKey(PSK, THIRD_SALT, OTHER_SALT))).not.toEqual(ab); // another sender
+    expect(keyBytes(deriveHeartbeatKey(PSK, SALT))).not.toEqual(ab); // another purpose
+    expect(keyBytes(deriveDataKey(OTHER_PSK, SALT, OTHER_SALT))).not.toEqual(ab);
+  });
+
+  it('a DATA packet sealed for one receiver session opens for no other (nor as a heartbeat)', () => {
+    const forB = sealed(deriveDataKey(PSK, SALT, OTHER_SALT), Buffer.from('for B only'));
+    expect(open(deriveDataKey(PSK, SALT, OTHER_SALT), forB)).toEqual(Buffer.from('for B only'));
+    expect(open(deriveDataKey(PSK, SALT, THIRD_SALT), forB)).toBeNull();
+    expect(open(deriveDataKey(PSK, OTHER_SALT, SALT), forB)).toBeNull();
+    expect(open(deriveHeartbeatKey(PSK, SALT), forB)).toBeNull();
+  });
+
+  it.each([
+    ['0 bytes', 0],
+    ['8 bytes (v0)', 8],
+    ['15 bytes', 15],
+    ['17 bytes', 17],
+  ])('refuses a salt of %s with TypeError', (_name, length) => {
+    expect(() => deriveHeartbeatKey(PSK, Buffer.alloc(length))).toThrow('sender salt must be 16 bytes');
+    expect(() => deriveDataKey(PSK, Buffer.alloc(length), SALT)).toThrow('sender salt must be 16 bytes');
+    expect(() => deriveDataKey(PSK, SALT, Buffer.alloc(length))).toThrow('receiver salt must be 16 bytes');
   });
 
   it('channel id is deterministic per PSK', () => {
@@ -76,21 +114,22 @@ describe('key derivation', () => {
     const channel = deriveChannelId(PSK);
     expect(channel).toHaveLength(8);
     expect(PSK.includes(channel)).toBe(false);
-    for (const salt of [SALT, OTHER_SALT, Buffer.alloc(8), Buffer.alloc(0)]) {
+    for (const salt of [SALT, OTHER_SALT, Buffer.alloc(16)]) {
       const key = keyBytes(derivePacketKey(PSK, salt));
       expect(key.subarray(0, 8)).not.toEqual(channel);
       expect(key.includes(channel)).toBe(false);
     }
   });
 
-  it('packet key is deterministic per (psk, salt) and differs per salt and per PSK', () => {
+  it('heartbeat key is deterministic per (psk, salt) and differs per salt and per PSK', () => {
     expect(keyBytes(derivePacketKey(PSK, SALT))).toEqual(keyBytes(derivePacketKey(Buffer.from(PSK), Buffer.from(SALT))));
     expect(keyBytes(derivePacketKey(PSK, SALT))).not.toEqual(keyBytes(derivePacketKey(PSK, OTHER_SALT)));
     expect(keyBytes(derivePacketKey(PSK, SALT))).not.toEqual(keyBytes(derivePacketKey(OTHER_PSK, SALT)));
   });
 
-  it('the packet key is never the PSK itself', () => {
+  it('no key is ever the PSK itself', () => {
     expect(keyBytes(derivePacketKey(PSK, SALT))).not.toEqual(PSK);
+    expect(keyBytes(deriveDataKey(PSK, SALT, OTHER_SALT))).not.toEqual(PSK);
     expect(PSK_BYTES).toBe(32);
   });
 
@@ -107,6 +146,7 @@ describe('key derivation', () => {
     expect(() => deriveChannelId(psk)).toThrow('pre-shared key must be 32 bytes');
     expect(() => derivePacketKey(psk, SALT)).toThrow(TypeError);
     expect(() => derivePacketKey(psk, SALT)).toThrow('pre-shared key must be 32 bytes');
+    expect(() => deriveDataKey(psk, SALT, OTHER_SALT)).toThrow('pre-shared key must be 32 bytes');
   });
 });
 
@@ -132,7 +172,7 @@ describe('seal / open', () => {
     expect(open(key, datagram)).toEqual(plaintext);
   });
 
-  it('is AES-256-GCM with nonce = 4 zero bytes || 8-byte BE counter and the 26-byte header as AAD (known answer)', () => {
+  it('is AES-256-GCM with nonce = 4 zero bytes || 8-byte BE counter and the 34-byte header as AAD (known answer)', () => {
     const plaintext = Buffer.from('hello, autoprox');
     const counter = 0x01_0203_0405;
     const header = encodeHeader(PacketType.DATA, deriveChannelId(PSK), SALT, counter);
@@ -157,7 +197,7 @@ describe('seal / open', () => {
     ['version', 0, 1],
     ['type', 1, 1],
     ['channel id', CHANNEL_OFFSET, 8],
-    ['sender salt', SALT_OFFSET, 8],
+    ['sender salt', SALT_OFFSET, 16],
     ['counter', COUNTER_OFFSET, 8],
   ];
   const tamperPlaintexts: Array<[string, Buffer]> = [
@@ -177,7 +217,7 @@ describe('seal / open', () => {
     });
 
     it('a changed version byte (any other value) makes open return null', () => {
-      for (const version of [0x00, 0xa1, 0xff]) {
+      for (const version of [0x00, 0xa0, 0xff]) {
         const copy = Buffer.from(datagram);
         copy[0] = version;
         expect(open(key, copy)).toBeNull();
@@ -232,7 +272,7 @@ describe('seal / open', () => {
     expect(open(key, Buffer.concat([datagram.subarray(0, HEADER_BYTES + 99), datagram.subarray(-TAG_BYTES)]))).toBeNull();
   });
 
-  it('a datagram of 42 zero bytes (shortest possible) returns null rather than throwing', () => {
+  it('a datagram of 50 zero bytes (shortest possible) returns null rather than throwing', () => {
     expect(open(key, Buffer.alloc(PACKET_OVERHEAD_BYTES))).toBeNull();
     expect(open(key, Buffer.alloc(PACKET_OVERHEAD_BYTES + 10))).toBeNull();
   });
@@ -240,9 +280,9 @@ describe('seal / open', () => {
 
 describe('nonce uniqueness', () => {
   it('two random salts give two different packet keys: same plaintext and counter seal differently', () => {
-    const saltA = randomBytes(8);
-    let saltB = randomBytes(8);
-    while (saltB.equals(saltA)) saltB = randomBytes(8);
+    const saltA = randomBytes(16);
+    let saltB = randomBytes(16);
+    while (saltB.equals(saltA)) saltB = randomBytes(16);
     const keyA = derivePacketKey(PSK, saltA);
     const keyB = derivePacketKey(PSK, saltB);
     expect(keyBytes(keyA)).not.toEqual(keyBytes(keyB));
@@ -297,7 +337,7 @@ describe('nonce uniqueness', () => {
 
 describe('properties', () => {
   const types = fc.constantFrom(PacketType.HEARTBEAT, PacketType.DATA, PacketType.CLOSE);
-  const salts = fc.uint8Array({ minLength: 8, maxLength: 8 }).map((bytes) => Buffer.from(bytes));
+  const salts = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((bytes) => Buffer.from(bytes));
   const plaintexts = fc.uint8Array({ minLength: 0, maxLength: 1500 }).map((bytes) => Buffer.from(bytes));
   const counters = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
   const channel = deriveChannelId(PSK);

@@ -1,0 +1,356 @@
+/**
+ * The peer side of one session: its salt and keys, what it knows of the peer sessions it hears
+ * (keyring and replay windows), its path, DATA held before the path is up, and sealing and
+ * sending. Authenticated heartbeats and CLOSEs become events of the session machine; DATA goes
+ * straight to the client side (no statechart work per datagram).
+ *
+ * The session's salt is its identity on the wire. It changes whenever the session loses an
+ * established path (`path.down`): everything a peer sealed for the old salt can never be opened
+ * again, so replay windows need to outlive nothing but the salt they were kept for, and a
+ * recording of this session's traffic is worthless once its path is gone.
+ */
+import { randomBytes, type KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Echo, SessionEvent } from '../../machines/types.js';
+import { formatEndpoint, sameEndpoint, type Endpoint } from '../net/endpoint.js';
+import { deriveChannelId, deriveDataKey, deriveHeartbeatKey, seal } from '../protocol/crypto.js';
+import { encodeHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
+import { encodeHeader, MAX_COUNTER, PacketType, SALT_BYTES, type PacketHeader } from '../protocol/packet.js';
+import { bucketOrNull, type TokenBucket } from '../limits/token-bucket.js';
+import type { Channel, ChannelMember } from './channel.js';
+import { PeerKeyring, type OpenResult, type PeerEntry } from './peer-keyring.js';
+
+/**
+ * DATA from a peer session that has been heard (an authenticated heartbeat) but not adopted yet
+ * is opened at once and held, at most this many datagrams, until the session adopts that peer:
+ * the two sides establish a moment apart, and the first may send before the other is ready.
+ * Only datagrams that authenticated are held, so nobody without the key can displace them.
+ */
+export const EARLY_DATA_MAX_DATAGRAMS = 32;
+/** Earlier salts of a session still recognised as its own (packets of it in flight). */
+export const PREVIOUS_SALTS_KEPT = 3;
+
+export type LinkDropCause =
+  | 'auth_failed'
+  | 'replay'
+  | 'unknown_peer'
+  | 'early_overflow'
+  | 'policy'
+  | 'client_backpressure'
+  | 'udp_ceiling'
+  | 'own_packet'
+  | 'no_socket';
+
+export interface LinkStats {
+  /** Authenticated datagrams received, and datagrams sent (heartbeats included). */
+  datagramsIn: number;
+  datagramsOut: number;
+  /** Peer DATA authenticated (delivered or dropped for backpressure), and client messages sent as DATA. */
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  messagesRejected: number;
+  drops: Record<LinkDropCause, number>;
+}
+
+export function newLinkStats(): LinkStats {
+  return {
+    datagramsIn: 0,
+    datagramsOut: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    messagesRejected: 0,
+    drops: {
+      auth_failed: 0,
+      replay: 0,
+      unknown_peer: 0,
+      early_overflow: 0,
+      policy: 0,
+      client_backpressure: 0,
+      udp_ceiling: 0,
+      own_packet: 0,
+      no_socket: 0,
+    },
+  };
+}
+
+/** Where packets leave: the switchboard. */
+export interface PacketSender {
+  send(to: Endpoint, pieces: Buffer[]): boolean;
+}
+
+export interface PeerLinkOptions {
+  id: string;
+  psk: Buffer;
+  channel: Channel<PeerLink>;
+  sender: PacketSender;
+  log: Logger;
+  /** Why this session may not send to an endpoint (target policy + the token's targets), or null. */
+  deny: (endpoint: Endpoint) => string | null;
+  /** Ceiling on datagrams sent per second (0 = off). */
+  udpOutPerS: number;
+  stats: LinkStats;
+  /** Authenticated peer DATA, in order, for the client. */
+  deliver: (payload: Buffer) => void;
+  /** The monotonic clock (ms). */
+  now: () => number;
+}
+
+export type SendResult = 'sent' | 'udp_ceiling' | 'no_socket';
+
+interface Path {
+  salt: string;
+  endpoint: Endpoint;
+  entry: PeerEntry;
+  /** Seals DATA and CLOSE from our salt to the peer's. */
+  txKey: KeyObject;
+  /** Our salt when the path came up (CLOSE is sealed under it, even after it changed). */
+  txSalt: Buffer;
+}
+
+/** Our salt, as bytes and hex, and the key our heartbeats are sealed with. */
+interface Identity {
+  salt: Buffer;
+  hex: string;
+  heartbeatKey: KeyObject;
+}
+
+export class PeerLink implements ChannelMember {
+  readonly #options: PeerLinkOptions;
+  readonly #channelId: Buffer;
+  readonly #peers: PeerKeyring;
+  readonly #udpOut: TokenBucket | null;
+  #me: Identity;
+  #ownSalts: string[];
+  #counter = 0;
+  #path: Path | null = null;
+  /** The last established path, kept after path.down so a closing session can still say CLOSE. */
+  #lastPath: Path | null = null;
+  #early: Array<{ salt: string; payload: Buffer }> = [];
+  #joined = false;
+  /** Sends events to the session machine (set once the machine is attached). */
+  emit: (event: SessionEvent) => void = () => {};
+
+  constructor(options: PeerLinkOptions) {
+    this.#options = options;
+    this.#channelId = deriveChannelId(options.psk);
+    this.#peers = new PeerKeyring(options.psk);
+    this.#udpOut = bucketOrNull(options.udpOutPerS, options.now());
+    this.#me = this.#newIdentity();
+    this.#ownSalts = [this.#me.hex];
+  }
+
+  /** Starts taking the channel's datagrams, with the session machine listening. */
+  join(emit: (event: SessionEvent) => void): void {
+    this.emit = emit;
+    if (!this.#joined) this.#options.channel.join(this);
+    this.#joined = true;
+  }
+
+  /** Our current salt, hex. */
+  get salt(): string {
+    return this.#me.hex;
+  }
+
+  get ownSalts(): readonly string[] {
+    return this.#ownSalts;
+  }
+
+  get established(): boolean {
+    return this.#path !== null;
+  }
+
+  /** What this side holds in memory, by structure (bounded each). */
+  footprint(): { peerKeys: number; early: number } {
+    return { peerKeys: this.#peers.size, early: this.#early.length };
+  }
+
+  dispose(): void {
+    if (this.#joined) this.#options.channel.leave(this);
+    this.#joined = false;
+    this.emit = () => {};
+    this.#options.stats.drops.unknown_peer += this.#early.length;
+    this.#early = [];
+    this.#path = null;
+  }
+
+  #newIdentity(): Identity {
+    const salt = randomBytes(SALT_BYTES);
+    return { salt, hex: salt.toString('hex'), heartbeatKey: deriveHeartbeatKey(this.#options.psk, salt) };
+  }
+
+  /** A new salt: what peers sealed for the old one can no longer be opened (see the file comment). */
+  #rotate(): void {
+    this.#me = this.#newIdentity();
+    this.#ownSalts = [this.#me.hex, ...this.#ownSalts].slice(0, PREVIOUS_SALTS_KEPT + 1);
+    this.#peers.forgetData();
+    this.#options.stats.drops.unknown_peer += this.#early.length;
+    this.#early = [];
+    this.#options.channel.ownSaltsChanged(this);
+  }
+
+  // ---- from the channel ----
+
+  dropped(cause: 'own_packet' | 'replay' | 'auth_failed'): void {
+    this.#options.stats.drops[cause]++;
+  }
+
+  knows(salt: string): boolean {
+    return this.#peers.has(salt);
+  }
+
+  heartbeatKeyOf(salt: string): KeyObject | undefined {
+    return this.#peers.get(salt)?.heartbeatKey;
+  }
+
+  wantsHeartbeat(salt: string, counter: number): boolean {
+    const entry = this.#peers.get(salt);
+    return entry === undefined || entry.heartbeatWindow.check(counter);
+  }
+
+  takeHeartbeat(header: PacketHeader, key: KeyObject, heartbeat: Heartbeat, from: Endpoint, at: number): void {
+    const { stats, deny } = this.#options;
+    if (deny(from) !== null) {
+      // An authenticated peer at a place this session may not send to: never learn it.
+      stats.drops.policy++;
+      return;
+    }
+    // Kept only now that it authenticated, decoded and passed the policy: nothing else evicts keys.
+    const entry = this.#peers.remember(header.salt, key);
+    entry?.heartbeatWindow.accept(header.counter);
+    stats.datagramsIn++;
+    const echoesUs = heartbeat.echoSalt === this.#me.hex;
+    this.emit({
+      type: 'peer.heartbeat',
+      peerSalt: header.salt,
+      from,
+      sentAt: heartbeat.sentAt,
+      at,
+      echoesUs,
+      echoAgeMs: echoesUs ? at - heartbeat.echoSentAt : null,
+      rttMs: echoesUs ? Math.max(0, at - heartbeat.echoSentAt - heartbeat.echoDelayMs) : null,
+    });
+  }
+
+  takeData(header: PacketHeader, datagram: Buffer): OpenResult {
+    const path = this.#path;
+    const entry = path && path.salt === header.salt ? path.entry : this.#peers.get(header.salt);
+    if (!entry) return 'auth_failed';
+    const payload = this.#peers.openData(entry, this.#me.salt, header, datagram);
+    if (typeof payload === 'string') return payload;
+    const { stats } = this.#options;
+    stats.datagramsIn++;
+    if (path && path.entry === entry) {
+      this.#options.deliver(payload);
+    } else if (path) {
+      // Another peer session while established: it can never be adopted under this salt.
+      stats.drops.unknown_peer++;
+    } else {
+      if (this.#early.length >= EARLY_DATA_MAX_DATAGRAMS) {
+        this.#early.shift();
+        stats.drops.early_overflow++;
+      }
+      this.#early.push({ salt: header.salt, payload });
+    }
+    return payload;
+  }
+
+  takeClose(header: PacketHeader, datagram: Buffer): OpenResult {
+    const entry = this.#peers.get(header.salt);
+    if (!entry) return 'auth_failed';
+    const result = this.#peers.openData(entry, this.#me.salt, header, datagram);
+    if (typeof result === 'string') return result;
+    this.#options.stats.datagramsIn++;
+    this.emit({ type: 'peer.close', peerSalt: header.salt });
+    return result;
+  }
+
+  // ---- from the machine (through the session link) ----
+
+  /** The machine adopted `salt` at `endpoint` (or the path moved there). */
+  openPath(salt: string, endpoint: Endpoint): void {
+    const { channel, log, psk } = this.#options;
+    if (this.#path?.salt === salt) {
+      // The same peer session at a new endpoint (NAT rebinding): same keys, same windows.
+      if (!sameEndpoint(this.#path.endpoint, endpoint)) log.info({ session: this.#options.id, peer: formatEndpoint(endpoint) }, 'peer endpoint moved');
+      this.#path.endpoint = endpoint;
+      return;
+    }
+    // The machine adopts only peers whose heartbeat authenticated here; the path always has an entry.
+    const entry = this.#peers.get(salt) ?? this.#peers.remember(salt, deriveHeartbeatKey(psk, Buffer.from(salt, 'hex')), true)!;
+    entry.bound = true;
+    if (this.#path) channel.pathDown(this.#path.salt, this);
+    this.#path = { salt, endpoint, entry, txKey: deriveDataKey(psk, this.#me.salt, entry.saltBytes), txSalt: this.#me.salt };
+    this.#lastPath = this.#path;
+    channel.pathUp(salt, this);
+    const early = this.#early;
+    this.#early = [];
+    for (const held of early) {
+      if (held.salt === salt) this.#options.deliver(held.payload);
+      else this.#options.stats.drops.unknown_peer++;
+    }
+  }
+
+  /** The path is lost (or the session ends): a new salt from here on. */
+  closePath(): void {
+    if (!this.#path) return;
+    this.#options.channel.pathDown(this.#path.salt, this);
+    this.#path = null;
+    this.#rotate();
+  }
+
+  sendHeartbeat(to: Endpoint, echo: Echo | null): void {
+    const { deny, stats, now } = this.#options;
+    if (deny(to) !== null) {
+      stats.drops.policy++;
+      return;
+    }
+    const sentAt = now();
+    const body = encodeHeartbeat({
+      sentAt,
+      echoSalt: echo ? echo.salt : null,
+      echoSentAt: echo?.sentAt ?? 0,
+      echoDelayMs: echo ? Math.max(0, sentAt - echo.at) : 0,
+    });
+    this.#send(PacketType.HEARTBEAT, to, this.#me.heartbeatKey, this.#me.salt, body);
+  }
+
+  /** Seals one client message as DATA to the path's peer. */
+  sendData(payload: Buffer): SendResult {
+    const path = this.#path!;
+    return this.#send(PacketType.DATA, path.endpoint, path.txKey, path.txSalt, payload);
+  }
+
+  /** The endpoint's family the path is on, for messages. */
+  get pathFamily(): string | null {
+    return this.#path?.endpoint.family ?? null;
+  }
+
+  /** Tells the last path's peer that this session ended (sealed as that path was). */
+  sendClose(): void {
+    const last = this.#lastPath;
+    this.#lastPath = null;
+    if (last) this.#send(PacketType.CLOSE, last.endpoint, last.txKey, last.txSalt, Buffer.alloc(0));
+  }
+
+  #send(type: PacketType, to: Endpoint, key: KeyObject, salt: Buffer, plaintext: Buffer): SendResult {
+    const { stats, sender, now } = this.#options;
+    if (this.#udpOut && !this.#udpOut.take(1, now())) {
+      stats.drops.udp_ceiling++;
+      return 'udp_ceiling';
+    }
+    // One counter per session across all its keys: a (key, nonce) pair never repeats. 2^53
+    // packets is out of reach; refuse rather than wrap.
+    if (this.#counter >= MAX_COUNTER) throw new Error('packet counter exhausted');
+    const header = encodeHeader(type, this.#channelId, salt, this.#counter++);
+    if (!sender.send(to, seal(key, header, plaintext))) {
+      stats.drops.no_socket++;
+      return 'no_socket';
+    }
+    stats.datagramsOut++;
+    return 'sent';
+  }
+}

@@ -47,7 +47,7 @@ const DEFAULTS: ServeConfig = {
   clientBytesPerS: 64 * 1024 * 1024,
   udpOutPerS: 60_000,
   udpPreauthPerS: 10_000,
-  udpPreauthTotalPerS: 20_000,
+  udpPreauthTotalPerS: 5_000,
   redisUrl: null,
   allowTargets: null,
   denyTargets: [],

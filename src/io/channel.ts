@@ -11,7 +11,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { Endpoint } from '../net/endpoint.js';
-import { deriveHeartbeatKey, open } from '../protocol/crypto.js';
+import { KeySchedule, open } from '../protocol/crypto.js';
 import { decodeHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
 import { PacketType, type PacketHeader } from '../protocol/packet.js';
 import type { PreauthGate } from '../limits/preauth-gate.js';
@@ -58,13 +58,17 @@ export class Channel<Member extends ChannelMember = ChannelMember> {
   /** Peer salt -> the session whose established path that peer is. */
   readonly #paths = new Map<string, Member>();
   readonly #heartbeatKeys = new Map<string, KeyObject>();
+  /** The keys of this channel's pre-shared key. */
+  readonly keys: KeySchedule;
 
   constructor(
     readonly id: string,
     readonly psk: Buffer,
     private readonly drops: ChannelDrops,
     private readonly gate: PreauthGate,
-  ) {}
+  ) {
+    this.keys = new KeySchedule(psk);
+  }
 
   get size(): number {
     return this.#members.length;
@@ -199,7 +203,7 @@ export class Channel<Member extends ChannelMember = ChannelMember> {
     if (key) {
       this.#heartbeatKeys.delete(salt);
     } else {
-      key = deriveHeartbeatKey(this.psk, Buffer.from(salt, 'hex'));
+      key = this.keys.heartbeatKey(Buffer.from(salt, 'hex'));
       if (this.#heartbeatKeys.size >= HEARTBEAT_KEYS_CACHED) this.#heartbeatKeys.delete(this.#heartbeatKeys.keys().next().value as string);
     }
     this.#heartbeatKeys.set(salt, key);

@@ -10,7 +10,7 @@
  * sealed for the old salt can be opened again.
  */
 import type { KeyObject } from 'node:crypto';
-import { deriveDataKey, open } from '../protocol/crypto.js';
+import { open, type KeySchedule } from '../protocol/crypto.js';
 import type { PacketHeader } from '../protocol/packet.js';
 import { ReplayWindow } from '../protocol/replay-window.js';
 
@@ -33,7 +33,7 @@ export type OpenResult = Buffer | 'replay' | 'auth_failed';
 export class PeerKeyring {
   readonly #peers = new Map<string, PeerEntry>();
 
-  constructor(private readonly psk: Buffer) {}
+  constructor(private readonly keys: KeySchedule) {}
 
   get(salt: string): PeerEntry | undefined {
     return this.#peers.get(salt);
@@ -86,7 +86,7 @@ export class PeerKeyring {
   /** Replay check, then authentication under the data key for `ownSalt`, then the window moves. */
   openData(entry: PeerEntry, ownSalt: Buffer, header: PacketHeader, datagram: Buffer): OpenResult {
     if (!entry.dataWindow.check(header.counter)) return 'replay';
-    entry.dataKey ??= deriveDataKey(this.psk, entry.saltBytes, ownSalt);
+    entry.dataKey ??= this.keys.dataKey(entry.saltBytes, ownSalt);
     const plaintext = open(entry.dataKey, datagram);
     if (!plaintext) return 'auth_failed';
     entry.dataWindow.accept(header.counter);

@@ -13,7 +13,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Echo, SessionEvent } from '../../machines/types.js';
 import { formatEndpoint, sameEndpoint, type Endpoint } from '../net/endpoint.js';
-import { deriveChannelId, deriveDataKey, deriveHeartbeatKey, seal } from '../protocol/crypto.js';
+import { seal, type KeySchedule } from '../protocol/crypto.js';
 import { encodeHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
 import { encodeHeader, MAX_COUNTER, PacketType, SALT_BYTES, type PacketHeader } from '../protocol/packet.js';
 import { bucketOrNull, type TokenBucket } from '../limits/token-bucket.js';
@@ -84,7 +84,6 @@ export interface PacketSender {
 
 export interface PeerLinkOptions {
   id: string;
-  psk: Buffer;
   channel: Channel<PeerLink>;
   sender: PacketSender;
   log: Logger;
@@ -120,6 +119,7 @@ interface Identity {
 
 export class PeerLink implements ChannelMember {
   readonly #options: PeerLinkOptions;
+  readonly #keys: KeySchedule;
   readonly #channelId: Buffer;
   readonly #peers: PeerKeyring;
   readonly #udpOut: TokenBucket | null;
@@ -136,8 +136,9 @@ export class PeerLink implements ChannelMember {
 
   constructor(options: PeerLinkOptions) {
     this.#options = options;
-    this.#channelId = deriveChannelId(options.psk);
-    this.#peers = new PeerKeyring(options.psk);
+    this.#keys = options.channel.keys;
+    this.#channelId = Buffer.from(options.channel.id, 'hex');
+    this.#peers = new PeerKeyring(this.#keys);
     this.#udpOut = bucketOrNull(options.udpOutPerS, options.now());
     this.#me = this.#newIdentity();
     this.#ownSalts = [this.#me.hex];
@@ -179,7 +180,7 @@ export class PeerLink implements ChannelMember {
 
   #newIdentity(): Identity {
     const salt = randomBytes(SALT_BYTES);
-    return { salt, hex: salt.toString('hex'), heartbeatKey: deriveHeartbeatKey(this.#options.psk, salt) };
+    return { salt, hex: salt.toString('hex'), heartbeatKey: this.#keys.heartbeatKey(salt) };
   }
 
   /** A new salt: what peers sealed for the old one can no longer be opened (see the file comment). */
@@ -272,7 +273,7 @@ export class PeerLink implements ChannelMember {
 
   /** The machine adopted `salt` at `endpoint` (or the path moved there). */
   openPath(salt: string, endpoint: Endpoint): void {
-    const { channel, log, psk } = this.#options;
+    const { channel, log } = this.#options;
     if (this.#path?.salt === salt) {
       // The same peer session at a new endpoint (NAT rebinding): same keys, same windows.
       if (!sameEndpoint(this.#path.endpoint, endpoint)) log.info({ session: this.#options.id, peer: formatEndpoint(endpoint) }, 'peer endpoint moved');
@@ -280,10 +281,10 @@ export class PeerLink implements ChannelMember {
       return;
     }
     // The machine adopts only peers whose heartbeat authenticated here; the path always has an entry.
-    const entry = this.#peers.get(salt) ?? this.#peers.remember(salt, deriveHeartbeatKey(psk, Buffer.from(salt, 'hex')), true)!;
+    const entry = this.#peers.get(salt) ?? this.#peers.remember(salt, this.#keys.heartbeatKey(Buffer.from(salt, 'hex')), true)!;
     entry.bound = true;
     if (this.#path) channel.pathDown(this.#path.salt, this);
-    this.#path = { salt, endpoint, entry, txKey: deriveDataKey(psk, this.#me.salt, entry.saltBytes), txSalt: this.#me.salt };
+    this.#path = { salt, endpoint, entry, txKey: this.#keys.dataKey(this.#me.salt, entry.saltBytes), txSalt: this.#me.salt };
     this.#lastPath = this.#path;
     channel.pathUp(salt, this);
     const early = this.#early;

@@ -82,7 +82,6 @@ export class SessionLink {
     this.#channel = options.switchboard.channelFor(options.psk);
     this.#peer = new PeerLink({
       id: options.id,
-      psk: options.psk,
       channel: this.#channel,
       sender: options.switchboard,
       log: options.log,

@@ -9,7 +9,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { formatEndpoint, type Endpoint, type Family } from '../net/endpoint.js';
 import { sourceGroup } from '../net/address.js';
-import { deriveChannelId } from '../protocol/crypto.js';
+import { KeySchedule } from '../protocol/crypto.js';
 import { decodeHeader, PACKET_OVERHEAD_BYTES, PROTOCOL_VERSION, PROTOCOL_VERSION_V0 } from '../protocol/packet.js';
 import { PreauthGate, type PreauthLimits } from '../limits/preauth-gate.js';
 import { TokenBucket } from '../limits/token-bucket.js';
@@ -88,7 +88,7 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
 
   /** The channel of a pre-shared key, made on first use. */
   channelFor(psk: Buffer): Channel<Member> {
-    const id = deriveChannelId(psk).toString('hex');
+    const id = new KeySchedule(psk).channelId().toString('hex');
     const same = this.#channels.get(id) ?? [];
     const found = same.find((c) => timingSafeEqual(c.psk, psk));
     if (found) return found;

@@ -21,9 +21,12 @@ export type PreauthVerdict = 'ok' | 'preauth_limited' | 'preauth_budget';
 export interface PreauthLimits {
   /** Datagrams per second per source group (burst: twice that); 0 = no limit. */
   perSourcePerS: number;
-  /** Datagrams per second for the whole server (burst: one second's worth); 0 = no limit. */
+  /** Datagrams per second for the whole server (burst: a quarter second's worth); 0 = no limit. */
   totalPerS: number;
 }
+
+/** The server-wide budget's burst, in seconds of its rate: a flood's first moments cost little more than the rest. */
+export const PREAUTH_TOTAL_BURST_S = 0.25;
 
 export class PreauthGate {
   readonly #buckets = new Map<string, TokenBucket>();
@@ -34,7 +37,7 @@ export class PreauthGate {
 
   constructor(limits: PreauthLimits, now = 0) {
     this.#perSource = limits.perSourcePerS;
-    this.#total = limits.totalPerS > 0 ? new TokenBucket(limits.totalPerS, limits.totalPerS, now) : null;
+    this.#total = limits.totalPerS > 0 ? new TokenBucket(limits.totalPerS, Math.max(1, limits.totalPerS * PREAUTH_TOTAL_BURST_S), now) : null;
   }
 
   /** May a datagram from `address` be worked on now? */

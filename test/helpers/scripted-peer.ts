@@ -44,6 +44,8 @@ export class ScriptedPeer {
   private constructor(
     readonly family: Family,
     psk: Buffer,
+    /** The loopback address it binds to (127.0.0.1 or ::1 by default). */
+    readonly address: string = family === 'ipv6' ? '::1' : '127.0.0.1',
   ) {
     this.#psk = psk;
     this.#opener = new ServerPacketOpener(psk, () => [this.saltHex, ...this.#earlier]);
@@ -51,15 +53,15 @@ export class ScriptedPeer {
     this.#key = deriveHeartbeatKey(psk, this.salt);
   }
 
-  static async start(family: Family, psk: Buffer): Promise<ScriptedPeer> {
-    const peer = new ScriptedPeer(family, psk);
+  static async start(family: Family, psk: Buffer, address?: string): Promise<ScriptedPeer> {
+    const peer = new ScriptedPeer(family, psk, address);
     await peer.#bind();
     return peer;
   }
 
   get endpoint(): Endpoint {
     const a = this.#socket.address();
-    return { family: this.family, address: this.family === 'ipv6' ? '::1' : '127.0.0.1', port: a.port };
+    return { family: this.family, address: this.address, port: a.port };
   }
 
   get saltHex(): string {
@@ -68,7 +70,7 @@ export class ScriptedPeer {
 
   async #bind(): Promise<void> {
     const socket = createSocket({ type: this.family === 'ipv6' ? 'udp6' : 'udp4', ipv6Only: this.family === 'ipv6' });
-    await new Promise<void>((resolve) => socket.bind(0, this.family === 'ipv6' ? '::1' : '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => socket.bind(0, this.address, resolve));
     socket.on('message', (datagram, rinfo) => this.#onMessage(datagram, { family: this.family, address: rinfo.address, port: rinfo.port }));
     this.#socket = socket;
   }

@@ -12,29 +12,12 @@ import { startInspector, type InspectorHandle } from '../../src/observe/inspecto
 import { startInProcess, type InProcessServer } from '../helpers/in-process.js';
 import { ScriptedPeer } from '../helpers/scripted-peer.js';
 import { TEST_SECRET } from '../helpers/server-process.js';
+import { httpGet as get, metric } from '../helpers/metrics.js';
 import { eventually } from '../helpers/waiter.js';
 import { TestClient } from '../helpers/ws-client.js';
 
 const secret = new TextEncoder().encode(TEST_SECRET);
 const adminToken = () => new SignJWT({ apx_admin: true }).setProtectedHeader({ alg: 'HS256' }).setSubject('ops').setExpirationTime('10m').sign(secret);
-
-function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; type: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { headers }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode!, body, type: String(res.headers['content-type']) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** The value of one Prometheus sample, e.g. metric(text, 'autoprox_sessions{state="udp_established"}'). */
-function metric(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 let inspector: InspectorHandle;
 let s: InProcessServer;

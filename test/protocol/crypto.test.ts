@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { createCipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { deriveChannelId, deriveDataKey, deriveHeartbeatKey, open, PSK_BYTES, seal } from '../../src/protocol/crypto.js';
+import { deriveChannelId, deriveDataKey, deriveHeartbeatKey, KeySchedule, open, PSK_BYTES, seal } from '../../src/protocol/crypto.js';
 import {
   CHANNEL_OFFSET,
   COUNTER_OFFSET,
@@ -22,7 +22,8 @@ const THIRD_SALT = Buffer.from('c0c1c2c3c4c5c6c7c8c9cacbcccdcecf', 'hex');
 const derivePacketKey = deriveHeartbeatKey;
 
 /** RFC 5869 HKDF-SHA256, written out with HMAC so the test does not trust hkdfSync's use. */
-function referenceHkdf(ikm: Buffer, salt: Buffer, info: string, length: number): Buffer {
+function referenceHkdf(ikm: Buffer, salt: Buffer, info: string | Buffer, length: number): Buffer {
+  // RFC 5869 2.2: no salt means HashLen zeros (which HMAC pads the empty key to anyway).
   const prk = createHmac('sha256', salt).update(ikm).digest();
   let block = Buffer.alloc(0);
   let out = Buffer.alloc(0);
@@ -56,19 +57,29 @@ describe('key derivation', () => {
     expect(channel).toEqual(referenceHkdf(PSK, Buffer.alloc(0), 'autoprox v1 channel id', 8));
   });
 
-  it('heartbeat key is HKDF-SHA256(psk, sender salt, info "autoprox v1 heartbeat key") (known answer)', () => {
+  it('heartbeat key is HKDF-SHA256(psk, salt "", info "autoprox v1 heartbeat key" || sender salt) (known answer)', () => {
     const key = deriveHeartbeatKey(PSK, SALT);
     expect(key.type).toBe('secret');
     expect(key.symmetricKeySize).toBe(32);
-    expect(keyBytes(key).toString('hex')).toBe('87833a543b61b0658e4ff59d360fddc850b9c3ce9287d16dc3c1df8c16ac6f32');
-    expect(keyBytes(key)).toEqual(referenceHkdf(PSK, SALT, 'autoprox v1 heartbeat key', 32));
+    expect(keyBytes(key).toString('hex')).toBe('dd39785c558e6f9f31212b68349baf0f783ee0c8f1f5c5ab1ee5e9ec25f5c3b4');
+    expect(keyBytes(key)).toEqual(referenceHkdf(PSK, Buffer.alloc(0), Buffer.concat([Buffer.from('autoprox v1 heartbeat key'), SALT]), 32));
   });
 
-  it('data key is HKDF-SHA256(psk, sender salt || receiver salt, info "autoprox v1 data key") (known answer)', () => {
+  it('data key is HKDF-SHA256(psk, salt "", info "autoprox v1 data key" || sender salt || receiver salt) (known answer)', () => {
     const key = deriveDataKey(PSK, SALT, OTHER_SALT);
     expect(key.symmetricKeySize).toBe(32);
-    expect(keyBytes(key).toString('hex')).toBe('33ef32995077609b9d53dc9d373ae4c90c10c3e17aec69bf2c422f989f497a86');
-    expect(keyBytes(key)).toEqual(referenceHkdf(PSK, Buffer.concat([SALT, OTHER_SALT]), 'autoprox v1 data key', 32));
+    expect(keyBytes(key).toString('hex')).toBe('13bbb403123adf9c97ff66b372e07ae2efed7a6abe9b6229a655ce87e16de3c1');
+    expect(keyBytes(key)).toEqual(referenceHkdf(PSK, Buffer.alloc(0), Buffer.concat([Buffer.from('autoprox v1 data key'), SALT, OTHER_SALT]), 32));
+  });
+
+  it('a KeySchedule (extract once per PSK) derives exactly what the one-shot functions do', () => {
+    const schedule = new KeySchedule(PSK);
+    expect(schedule.channelId()).toEqual(deriveChannelId(PSK));
+    expect(keyBytes(schedule.heartbeatKey(OTHER_SALT))).toEqual(keyBytes(deriveHeartbeatKey(PSK, OTHER_SALT)));
+    expect(keyBytes(schedule.dataKey(OTHER_SALT, SALT))).toEqual(keyBytes(deriveDataKey(PSK, OTHER_SALT, SALT)));
+    expect(keyBytes(schedule.dataKey(OTHER_SALT, SALT))).toEqual(
+      referenceHkdf(PSK, Buffer.alloc(32), Buffer.concat([Buffer.from('autoprox v1 data key'), OTHER_SALT, SALT]), 32),
+    );
   });
 
   it('data keys are bound to both ends and to the direction', () => {

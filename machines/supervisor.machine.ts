@@ -34,6 +34,8 @@ export interface SupervisorContext extends SupervisorInput {
   ports: Record<Family, number | null>;
   sessions: number;
   failure: string | null;
+  /** Bound sockets that failed since, by family: why. */
+  socketFailures: Partial<Record<Family, string>>;
 }
 
 export type SupervisorEvent =
@@ -44,6 +46,7 @@ export type SupervisorEvent =
 
 export type SupervisorEmitted =
   | { type: 'udp.unavailable'; family: Family; message: string }
+  | { type: 'udp.dead'; family: Family; code: string; message: string }
   | { type: 'session.failed'; actorId: string; error: unknown };
 
 function families(context: SupervisorContext): Family[] {
@@ -106,6 +109,11 @@ export const supervisorMachine = setup({
       message: event.type === 'udp.failed' ? `${event.code} ${event.message}` : 'unavailable',
     })),
     stopIpv6: stopChild('udp.ipv6'),
+    recordSocketFailure: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'udp.error') return;
+      enqueue.assign({ socketFailures: { ...context.socketFailures, [event.family]: `${event.code} ${event.message}` } });
+      enqueue.emit({ type: 'udp.dead', family: event.family, code: event.code, message: event.message });
+    }),
     startSessionHost: spawnChild('sessionHost', { id: SESSION_HOST_ID }),
     openSession: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'session.open') return;
@@ -130,8 +138,12 @@ export const supervisorMachine = setup({
 }).createMachine({
   id: 'supervisor',
   description: 'Owns the UDP sockets and one session actor per WebSocket.',
-  context: ({ input }) => ({ ...input, ports: { ipv4: null, ipv6: null }, sessions: 0, failure: null }),
+  context: ({ input }) => ({ ...input, ports: { ipv4: null, ipv6: null }, sessions: 0, failure: null, socketFailures: {} }),
   initial: 'binding_ipv4',
+  on: {
+    // A bound socket died, whatever the supervisor is doing: recorded (readiness says so), reported.
+    'udp.error': { actions: 'recordSocketFailure' },
+  },
   states: {
     binding_ipv4: {
       description: 'Binding the IPv4 socket (its failure is fatal).',

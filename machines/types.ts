@@ -137,4 +137,6 @@ export interface UdpSocketInput {
 
 export type UdpSocketEvent =
   | { type: 'udp.bound'; family: Family; port: number }
-  | { type: 'udp.failed'; family: Family; code: string; message: string };
+  | { type: 'udp.failed'; family: Family; code: string; message: string }
+  /** A bound socket failed (an error, or closed by something else than the server): it is closed. */
+  | { type: 'udp.error'; family: Family; code: string; message: string };

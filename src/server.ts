@@ -132,6 +132,9 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     return (endpoint: Endpoint) => policy.deny(endpoint, targets);
   };
 
+  const sessions = new SessionRegistry();
+  const metrics = new Metrics({ sessions, plane: switchboard });
+
   /** Live session actors by session id (each the root of its own actor system). */
   const sessionActors = new Map<string, SessionActor>();
   const machine = supervisorMachine.provide({
@@ -171,6 +174,13 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     },
   });
   supervisor.on('udp.unavailable', (e) => log.warn({ family: e.family, err: e.message }, 'no IPv6 UDP socket: serving IPv4 only'));
+  supervisor.on('udp.dead', (e) => {
+    metrics.udpSocketError(e.family);
+    log.error(
+      { family: e.family, code: e.code, err: e.message },
+      `the UDP ${e.family} socket failed and is closed: sessions on ${e.family} can no longer send or receive, and /readyz says udp_failed; restart the server`,
+    );
+  });
   supervisor.on('session.failed', (e) => log.error({ session: e.actorId, err: String(e.error) }, 'session failed'));
   supervisor.start();
   const bound = await waitFor(supervisor, (s) => s.matches('running') || s.status !== 'active');
@@ -179,10 +189,10 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     throw new StartError(bound.context.failure ?? 'the UDP sockets could not be bound');
   }
 
-  const sessions = new SessionRegistry();
-  const metrics = new Metrics({ sessions, plane: switchboard });
-  const limits = new RequestLimits(config, redis);
-  const sessionCounter: SessionCounter = redis ? new RedisSessionCounter(redis, log) : new MemorySessionCounter();
+  const limits = new RequestLimits(config, redis, { log, storeError: (limit) => metrics.redisError(limit) });
+  const sessionCounter: SessionCounter = redis
+    ? new RedisSessionCounter(redis, log, undefined, (operation) => metrics.redisError(operation))
+    : new MemorySessionCounter();
   let reserved = 0; // sessions open or being admitted
   let pendingUpgrades = 0;
 
@@ -307,6 +317,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     readiness: () => {
       const snapshot = supervisor.getSnapshot();
       if (draining) return 'draining';
+      if (Object.keys(snapshot.context.socketFailures).length > 0) return 'udp_failed';
       if (snapshot.matches('running')) return 'ready';
       return snapshot.status === 'active' && !snapshot.matches('draining') ? 'starting' : 'draining';
     },

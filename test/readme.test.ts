@@ -13,9 +13,29 @@ describe('README', () => {
     if (option.default !== null && option.kind !== 'bool') expect(row).toContain(`\`${option.default}\``);
   });
 
-  it('shows the test command that CI runs', () => {
-    expect(readme).toContain('npm test');
-    expect(readFileSync(new URL('../.ci/run', import.meta.url), 'utf8')).toContain('npm test');
+  it("quick start: its two commands are the ones package.json defines and .ci/run runs", () => {
+    const section = readme.slice(readme.indexOf('## Quick start'));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(block, 'a sh block in the Quick start section').toBeDefined();
+    const lines = block!.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean);
+    expect(lines).toHaveLength(2); // one runs the server, one runs the tests
+    const commands = lines.map((l) => l.split('&&').map((c) => c.trim()));
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+    const ci = readFileSync(new URL('../.ci/run', import.meta.url), 'utf8').split('\n').map((l) => l.trim());
+    // Every npm command names a script that exists (npm ci installs from the lock file).
+    for (const command of commands.flat()) {
+      const m = /^npm (ci|start|test|run ([\w:-]+))$/.exec(command);
+      expect(m, `"${command}" is an npm command of this package`).not.toBeNull();
+      if (m![1] === 'start' || m![1] === 'test') expect(pkg.scripts[m![1]], `script ${m![1]}`).toBeDefined();
+      if (m![2]) expect(pkg.scripts[m![2]], `script ${m![2]}`).toBeDefined();
+    }
+    // The first line installs and runs the server; the second is what CI runs as the test suite.
+    expect(commands[0]).toEqual(['npm ci', 'npm start']);
+    expect(pkg.scripts.start).toMatch(/cli\.js serve$/);
+    expect(commands[1]).toEqual(['npm test']);
+    expect(ci).toContain('npm test');
+    expect(ci.some((l) => l.startsWith('npm ci'))).toBe(true);
+    expect(pkg.scripts.pretest).toBe('npm run build'); // so `npm test` on a fresh clone builds first
   });
 });
 

@@ -66,9 +66,15 @@ export async function admit(req: IncomingMessage, client: string, id: string, de
   if (handshake) return new Refusal(400, 'bad_handshake', handshake);
   const slot = deps.reserve();
   if (slot instanceof Refusal) return slot;
-  const result = await check(req, url, client, id, deps, slot);
-  if (result instanceof Refusal) slot();
-  return result;
+  let admitted = false;
+  try {
+    const result = await check(req, url, client, id, deps, slot);
+    admitted = !(result instanceof Refusal);
+    return result;
+  } finally {
+    // Refused, or something threw on the way: the slot goes back (an admitted one is the session's).
+    if (!admitted) slot();
+  }
 }
 
 async function check(

@@ -13,6 +13,7 @@ import { Refusal } from '../errors.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { SessionRegistry } from '../observe/registry.js';
 import { packageRoot } from '../package-root.js';
+import { setLongTimeout } from '../timers.js';
 import { LIVE_PAGE_HTML } from '../web/live-page.js';
 import { PROXY_PATH } from './admission.js';
 import { sendJson, sendRefusal } from './respond.js';
@@ -31,7 +32,7 @@ export interface RouteDeps {
   sessions: SessionRegistry;
   metrics: Metrics;
   /** 'ready', or why not. */
-  readiness: () => 'ready' | 'starting' | 'draining';
+  readiness: () => 'ready' | 'starting' | 'draining' | 'udp_failed';
   onRefusal: (refusal: Refusal) => void;
   /** The failed-authentication limits of the upgrades apply here too (per client address). */
   authLimits: AuthFailureLimits;
@@ -77,13 +78,13 @@ export function createRoutes(deps: RouteDeps) {
       });
     });
     const timer = setInterval(send, LIVE_UPDATE_MS);
-    // The stream ends when the token does (the page asks for a new one).
-    const expiry = setTimeout(() => res.end(), Math.max(0, (claims.exp ?? 0) * 1000 - Date.now()));
+    // The stream ends when the token does (the page asks for a new one), however far away that is.
+    const expiry = setLongTimeout(() => res.end(), (claims.exp ?? 0) * 1000 - Date.now());
     send();
     req.on('close', () => {
       off();
       clearInterval(timer);
-      clearTimeout(expiry);
+      expiry.clear();
     });
   };
 

@@ -81,6 +81,11 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
     delete this.#sockets[family];
   }
 
+  /** The bound socket of a family, for diagnostics (and for tests that break it on purpose). */
+  socketOf(family: Family): Socket | undefined {
+    return this.#sockets[family];
+  }
+
   /** Families with a bound socket. */
   families(): Family[] {
     return (['ipv6', 'ipv4'] as const).filter((f) => this.#sockets[f] !== undefined);

@@ -1,7 +1,9 @@
 /**
  * A UDP socket actor: one per address family, shared by every session of the server.
  * Binds, reports `udp.bound` / `udp.failed` to the supervisor, and hands every datagram to
- * the switchboard, which routes it to its session. The IPv6 socket is IPv6-only, so the two
+ * the switchboard, which routes it to its session. A bound socket that fails (an error event, or
+ * closed by anything but the server) is closed and reported as `udp.error`: never left running
+ * half-dead behind a log line. The IPv6 socket is IPv6-only, so the two
  * families never share a socket and IPv4 peers always arrive on the IPv4 socket.
  */
 import { createSocket, type SocketOptions } from 'node:dgram';
@@ -33,13 +35,28 @@ export function createUdpSocketActor(switchboard: Switchboard, log: Logger) {
     });
     let bound = false;
     let closed = false;
+    /** A bound socket that failed: closed, and the supervisor told (it says so on /readyz). */
+    const dead = (code: string, message: string) => {
+      if (closed) return;
+      closed = true;
+      switchboard.detach(family);
+      try {
+        socket.close();
+      } catch {
+        // Already closed: that may be how it failed.
+      }
+      sendBack({ type: 'udp.error', family, code, message } satisfies UdpSocketEvent);
+    };
 
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (!bound) {
         sendBack({ type: 'udp.failed', family, code: err.code ?? 'EUNKNOWN', message: err.message } satisfies UdpSocketEvent);
         return;
       }
-      log.error({ family, err: err.message }, 'udp socket error');
+      dead(err.code ?? 'EUNKNOWN', err.message);
+    });
+    socket.on('close', () => {
+      if (bound) dead('ECLOSED', 'the socket was closed by something other than the server');
     });
     socket.on('message', (datagram, rinfo) => switchboard.deliver(family, datagram, rinfo.address, rinfo.port));
     socket.bind({ port: input.port, address: input.address, exclusive: true }, () => {

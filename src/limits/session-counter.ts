@@ -65,27 +65,51 @@ return 1`;
 
 const keyOf = (subject: string) => `apx:sessions:${createHash('sha256').update(subject).digest('hex').slice(0, 32)}`;
 
+/** A Redis operation of the session leases. */
+export type LeaseOperation = 'acquire' | 'renew' | 'release';
+
 export class RedisSessionCounter implements SessionCounter {
   readonly #local = new MemorySessionCounter();
   readonly #mine = new Map<string, Set<string>>();
   readonly #timer: NodeJS.Timeout;
+  /** Operations failing now: each logged once when it starts failing, and once when it works again. */
+  readonly #failing = new Set<LeaseOperation>();
 
+  /** @param onError called once per failed Redis operation (a metric) */
   constructor(
     private readonly redis: Redis,
     private readonly log: Logger,
     private readonly leaseMs = SESSION_LEASE_MS,
+    private readonly onError: (operation: LeaseOperation) => void = () => {},
   ) {
     this.#timer = setInterval(() => this.#renew(), Math.max(10, Math.floor(leaseMs / 3)));
     this.#timer.unref();
+  }
+
+  #failed(operation: LeaseOperation, err: unknown): void {
+    this.onError(operation);
+    if (this.#failing.has(operation)) return;
+    this.#failing.add(operation);
+    const consequence: Record<LeaseOperation, string> = {
+      acquire: 'the per-subject session limit is counted on this instance alone',
+      renew: "this instance's sessions may expire from the shared per-subject count, which then undercounts them",
+      release: 'ended sessions stay in the shared per-subject count until their lease expires',
+    };
+    this.log.warn({ operation, err: (err as Error).message }, `redis session lease ${operation} failed: ${consequence[operation]}`);
+  }
+
+  #worked(operation: LeaseOperation): void {
+    if (this.#failing.delete(operation)) this.log.info({ operation }, `redis session lease ${operation} works again`);
   }
 
   async acquire(subject: string, sessionId: string, limit: number): Promise<boolean> {
     let ok: boolean;
     try {
       ok = (await this.redis.eval(ACQUIRE, 1, keyOf(subject), sessionId, limit, this.leaseMs)) === 1;
+      this.#worked('acquire');
     } catch (err) {
       // Redis is down: count on this instance alone rather than refuse everyone.
-      this.log.warn({ err: (err as Error).message }, 'redis unavailable: per-subject session limit counted locally');
+      this.#failed('acquire', err);
       ok = this.#local.acquireNow(subject, sessionId, limit);
       if (!ok) return false;
     }
@@ -102,12 +126,18 @@ export class RedisSessionCounter implements SessionCounter {
     const mine = this.#mine.get(subject);
     mine?.delete(sessionId);
     if (mine?.size === 0) this.#mine.delete(subject);
-    this.redis.zrem(keyOf(subject), sessionId).catch(() => {});
+    this.redis.zrem(keyOf(subject), sessionId).then(
+      () => this.#worked('release'),
+      (err: unknown) => this.#failed('release', err),
+    );
   }
 
   #renew(): void {
     for (const [subject, ids] of this.#mine) {
-      this.redis.eval(RENEW, 1, keyOf(subject), ...ids, this.leaseMs).catch(() => {});
+      this.redis.eval(RENEW, 1, keyOf(subject), ...ids, this.leaseMs).then(
+        () => this.#worked('renew'),
+        (err: unknown) => this.#failed('renew', err),
+      );
     }
   }
 

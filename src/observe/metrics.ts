@@ -16,6 +16,20 @@ const SCRAPE_WINDOW_MS = 100;
 /** The state labels a session can be in, so every series exists from the start. */
 export const SESSION_STATES = ['connected', 'udp_waiting.ipv6', 'udp_waiting.ipv4', 'udp_established', 'closed'];
 
+/**
+ * Node's own metrics (prom-client's default metrics), collected once per process: each
+ * collectDefaultMetrics() starts an event-loop-delay monitor and a GC observer that nothing can
+ * stop, so a process that starts and stops servers (tests, embedders) must not call it per server.
+ */
+let processMetrics: Registry | null = null;
+function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics, prefix: 'autoprox_' });
+  }
+  return processMetrics;
+}
+
 export interface MetricsSources {
   sessions: SessionRegistry;
   plane: { drops: PlaneDrops; datagramsIn: number; datagramsOut: number };
@@ -28,6 +42,8 @@ export class Metrics {
   readonly #authFailures: Counter<'code'>;
   readonly #established: Histogram;
   readonly #rtt: Histogram;
+  readonly #redisErrors: Counter<'operation'>;
+  readonly #udpSocketErrors: Counter<'family'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -43,7 +59,6 @@ export class Metrics {
       }
       return totalsCache;
     };
-    collectDefaultMetrics({ register: this.registry, prefix: 'autoprox_' });
     new Gauge({
       name: 'autoprox_sessions',
       help: 'Live sessions by state',
@@ -97,6 +112,8 @@ export class Metrics {
     this.#authFailures = new Counter({ name: 'autoprox_auth_failures_total', help: 'Failed authentications, by code', labelNames: ['code'], registers });
     this.#established = new Histogram({ name: 'autoprox_time_to_established_seconds', help: 'Time from WebSocket open to the first UDP_ESTABLISHED', buckets: ESTABLISH_BUCKETS_S, registers });
     this.#rtt = new Histogram({ name: 'autoprox_rtt_seconds', help: 'Round-trip times measured by heartbeats', buckets: RTT_BUCKETS_S, registers });
+    this.#redisErrors = new Counter({ name: 'autoprox_redis_errors_total', help: 'Failed Redis operations of the shared limits, by operation (acquire, renew, release: session leases; upgrades, auth_failures: per-IP limits)', labelNames: ['operation'], registers });
+    this.#udpSocketErrors = new Counter({ name: 'autoprox_udp_socket_errors_total', help: 'Errors of a bound UDP socket, by family (the socket is then closed and /readyz says udp_failed)', labelNames: ['family'], registers });
 
     sources.sessions.on((event) => {
       if (event.type === 'transition') this.#transitions.inc({ from: event.from, to: event.to });
@@ -110,8 +127,16 @@ export class Metrics {
     if (refusal.status === 401) this.#authFailures.inc({ code: refusal.code });
   }
 
+  redisError(operation: string): void {
+    this.#redisErrors.inc({ operation });
+  }
+
+  udpSocketError(family: string): void {
+    this.#udpSocketErrors.inc({ family });
+  }
+
   text(): Promise<string> {
-    return this.registry.metrics();
+    return Registry.merge([this.registry, processRegistry()]).metrics();
   }
 
   get contentType(): string {

@@ -46,4 +46,7 @@ it('one host name with 500 records is punched as 16 candidates at most', async (
   await sleep(1000);
   // 16 candidates × 5 punches/s would be 80/s at most.
   expect(received).toBeLessThanOrEqual(16 * 6);
+  // ... and the punches did go out: the session holds the 16 it may, and each got at least one.
+  expect(server.sessions.get(c.statuses[0]!.session)!.candidates).toHaveLength(16);
+  expect(received).toBeGreaterThanOrEqual(16);
 });

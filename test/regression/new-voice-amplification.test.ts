@@ -41,6 +41,7 @@ it('16 candidates, punch interval 2 s: 100 peer heartbeats get no more than 100 
   await client.waitForStatus('UDP_WAITING');
   await sleep(100);
   const before = received; // the first punch: one per candidate
+  expect(before).toBe(16); // the victim does hear the punches: the bound below means something
 
   const peer = await ScriptedPeer.start('ipv4', psk);
   cleanups.push(() => peer.stop());
@@ -54,4 +55,9 @@ it('16 candidates, punch interval 2 s: 100 peer heartbeats get no more than 100 
   const sent = received - before;
   // Within one punch interval, README allows at most one heartbeat per candidate (16).
   expect(sent).toBeLessThanOrEqual(16);
+  // ... while the server did take every one of the 100 heartbeats, and answered each new voice
+  // at its source (the peer), once.
+  const link = server.links.get(client.statuses[0]!.session)!;
+  expect(link.stats.datagramsIn).toBe(100);
+  expect(peer.received.filter((r) => r.heartbeat !== null).length).toBe(100);
 });

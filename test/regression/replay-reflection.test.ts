@@ -53,8 +53,13 @@ it('a replayed old heartbeat gets at most one heartbeat of the same size back, n
   await new Promise<void>((r) => victim.bind(0, '127.0.0.1', r));
   const sizes: number[] = [];
   victim.on('message', (m) => sizes.push(m.length));
+  const link = server.links.get(second.statuses[0]!.session)!;
+  const takenBefore = link.stats.datagramsIn;
   victim.send(recorded, serverUdp.port, serverUdp.address);
   await sleep(1000);
+  // The replay reached the session and authenticated (heartbeats are sealed by their sender
+  // alone): the bound below is about a datagram the server did act upon.
+  expect(link.stats.datagramsIn).toBe(takenBefore + 1);
   // A first heartbeat of an unknown peer session cannot be told from a replay: it earns one
   // answer at its source, no more (no amplification); before the fix it earned ~50.
   expect(received).toBeLessThanOrEqual(1);

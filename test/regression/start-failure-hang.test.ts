@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { expect, it } from 'vitest';
-import { redisAvailable, startRedis } from '../helpers/redis-server.js';
+import { redisAvailable, redisRequired, startRedis } from '../helpers/redis-server.js';
 import { CLI } from '../helpers/server-process.js';
 
 async function serveOnTakenPort(extra: string[]): Promise<{ code: number | string | null; stderr: string }> {
@@ -34,7 +34,8 @@ it('exits 1 when the UDP port is taken, with --inspect', async () => {
   expect(code).toBe(1);
 });
 
-it.skipIf(!redisAvailable)('exits 1 when the UDP port is taken, with --redis-url', async () => {
+// Where Redis is required (CI: AUTOPROX_REQUIRE_REDIS=1) this runs, and fails without redis-server.
+it.runIf(redisAvailable || redisRequired)('exits 1 when the UDP port is taken, with --redis-url', async () => {
   const redis = await startRedis();
   try {
     const { code, stderr } = await serveOnTakenPort(['--redis-url', redis.url]);

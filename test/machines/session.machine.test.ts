@@ -143,6 +143,34 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     expect(s.frames().length).toBe(count); // same place: no new frame
   });
 
+  it('a heartbeat of the peer that does not echo us freshly neither moves the path nor keeps it alive (protocol v1)', async () => {
+    const s = startSession();
+    await settle();
+    s.heartbeat(V4);
+    const frames = s.frames().length;
+    // From a new address, with a stale echo or none: a recording, or a peer that no longer hears us.
+    s.heartbeat({ ...V4, port: 41234 }, { echoAgeMs: 5001 });
+    s.heartbeat({ ...V4, port: 41235 }, { echoesUs: false });
+    expect(s.frames().length).toBe(frames);
+    expect(s.commands.filter((c) => c.type === 'path.up')).toHaveLength(1);
+    // Keeps arriving from the path's own endpoint, but never echoes us: the watchdog runs out.
+    for (let i = 0; i < 4; i++) {
+      s.advance(1000);
+      s.heartbeat(V4, { echoesUs: false });
+    }
+    s.advance(1000);
+    expect(s.frames().at(-1)).toMatchObject({ status: 'UDP_WAITING', reason: 'peer_timeout' });
+  });
+
+  it('echoes the peer\'s latest heartbeat even when it did not echo us (so the peer can prove the path again)', async () => {
+    const s = startSession();
+    await settle();
+    s.heartbeat(V4);
+    s.heartbeat(V4, { echoesUs: false }); // sentAt 2 in the peer's clock
+    s.advance(1000);
+    expect(s.heartbeats().at(-1)?.echo).toMatchObject({ salt: 'aaaaaaaaaaaaaaaa', sentAt: 2 });
+  });
+
   it('ignores other peer sessions while established', async () => {
     const s = startSession();
     await settle();

@@ -5,7 +5,10 @@
  * more of each per server for ever. Node's own metrics are now collected once per process.
  * The monitors are counted where prom-client makes them (node:perf_hooks), on real servers.
  */
-import perfHooks from 'node:perf_hooks';
+import * as perfHooksModule from 'node:perf_hooks';
+import { createRequire } from 'node:module';
+// The CommonJS module object prom-client itself requires (an ES namespace is read-only).
+const perfHooks = createRequire(import.meta.url)('node:perf_hooks') as typeof perfHooksModule;
 import { afterAll, expect, it } from 'vitest';
 import { startInProcess } from '../helpers/in-process.js';
 import { httpGet, metric } from '../helpers/metrics.js';

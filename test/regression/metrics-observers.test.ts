@@ -17,11 +17,11 @@ let monitors = 0;
 let observers = 0;
 const realMonitor = perfHooks.monitorEventLoopDelay;
 const realObserve = perfHooks.PerformanceObserver.prototype.observe;
-perfHooks.monitorEventLoopDelay = ((options?: perfHooks.EventLoopMonitorOptions) => {
+perfHooks.monitorEventLoopDelay = ((options?: perfHooksModule.EventLoopMonitorOptions) => {
   monitors++;
   return realMonitor(options);
 }) as typeof perfHooks.monitorEventLoopDelay;
-perfHooks.PerformanceObserver.prototype.observe = function (this: perfHooks.PerformanceObserver, options: Parameters<typeof realObserve>[0]) {
+perfHooks.PerformanceObserver.prototype.observe = function (this: perfHooksModule.PerformanceObserver, options: Parameters<typeof realObserve>[0]) {
   if (JSON.stringify(options).includes('gc')) observers++;
   return realObserve.call(this, options);
 };

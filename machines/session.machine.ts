@@ -8,7 +8,7 @@
  * Every timing is a named delay read from context; time comes from XState's clock only.
  */
 import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup } from 'xstate';
-import { formatEndpoint, sameEndpoint } from '../src/net/endpoint.js';
+import { formatEndpoint, sameEndpoint } from './endpoint.js';
 import {
   CLOSE_CODES,
   type BridgeCommand,
@@ -24,6 +24,7 @@ import {
   type SessionEvent,
   type SessionInput,
   type SessionOutput,
+  type SessionPort,
   type SessionTiming,
   type StatusFrame,
   type WaitReason,
@@ -48,6 +49,8 @@ export interface LearnedEndpoint {
 
 export interface SessionContext {
   id: string;
+  /** The session's IO (handed in with the input; the bridge connects to it). */
+  io: SessionPort;
   hosts: string[];
   port: number;
   families: Family[];
@@ -295,6 +298,7 @@ export const sessionMachine = setup({
   description: 'One WebSocket client bridged to one peer over hole-punched, encrypted UDP.',
   context: ({ input }) => ({
     id: input.id,
+    io: input.io,
     hosts: input.hosts,
     port: input.port,
     families: input.families,
@@ -308,7 +312,7 @@ export const sessionMachine = setup({
     closeReason: null,
     closeMessage: null,
   }),
-  invoke: { id: 'bridge', src: 'bridge', input: ({ context }) => ({ sessionId: context.id }) },
+  invoke: { id: 'bridge', src: 'bridge', input: ({ context }) => ({ sessionId: context.id, io: context.io }) },
   initial: 'connected',
   on: {
     'ws.closed': { target: '.closed', actions: { type: 'setClose', params: { reason: 'client_closed' } } },
@@ -324,7 +328,13 @@ export const sessionMachine = setup({
       entry: 'reportConnected',
       invoke: {
         src: 'resolveTargets',
-        input: ({ context }) => ({ sessionId: context.id, hosts: context.hosts, port: context.port, families: context.families }),
+        input: ({ context }) => ({
+          sessionId: context.id,
+          hosts: context.hosts,
+          port: context.port,
+          families: context.families,
+          deny: (endpoint: Endpoint) => context.io.deny(endpoint),
+        }),
         onDone: [
           {
             guard: { type: 'hasCandidates', params: ({ event }) => event.output },

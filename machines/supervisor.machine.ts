@@ -7,7 +7,13 @@
  * Pure statechart: `udpSocket` and `sessionHost` are handed in through `.provide({ actors })`.
  */
 import { assign, emit, enqueueActions, fromCallback, sendTo, setup, spawnChild, stopChild, type EventObject } from 'xstate';
-import { createSessionHost, SESSION_ACTOR_PREFIX, type SessionHostCommand, type SessionHostEvent } from './session-host.js';
+import {
+  createSessionHost,
+  SESSION_ACTOR_PREFIX,
+  type SessionHostCommand,
+  type SessionHostEvent,
+  type SessionRequest,
+} from './session-host.js';
 import { sessionMachine } from './session.machine.js';
 import type { Family, SessionTiming, UdpSocketEvent, UdpSocketInput } from './types.js';
 
@@ -41,7 +47,8 @@ export interface SupervisorContext extends SupervisorInput {
 export type SupervisorEvent =
   | UdpSocketEvent
   | SessionHostEvent
-  | { type: 'session.open'; id: string; hosts: string[]; port: number }
+  /** An accepted WebSocket: start its session (the request is told what was started). */
+  | { type: 'session.open'; request: SessionRequest }
   | { type: 'shutdown' };
 
 export type SupervisorEmitted =
@@ -117,14 +124,9 @@ export const supervisorMachine = setup({
     startSessionHost: spawnChild('sessionHost', { id: SESSION_HOST_ID }),
     openSession: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'session.open') return;
-      enqueue.sendTo(SESSION_HOST_ID, {
-        type: 'session.open',
-        id: event.id,
-        hosts: event.hosts,
-        port: event.port,
-        families: families(context),
-        timing: context.timing,
-      } satisfies SessionHostCommand);
+      const command = { type: 'session.open', request: event.request, families: families(context), timing: context.timing } satisfies SessionHostCommand;
+      enqueue.sendTo(SESSION_HOST_ID, command);
+      // Counted now (a refused one is reported ended), so a shutdown right after waits for it.
       enqueue.assign({ sessions: context.sessions + 1 });
     }),
     reapSession: enqueueActions(({ context, event, enqueue }) => {
@@ -198,6 +200,8 @@ export const supervisorMachine = setup({
       always: { guard: 'noSessions', target: 'stopped' },
       after: { drainTimeout: 'stopped' },
       on: {
+        // The host refuses what arrives now (it was told to shut down) and reports it ended.
+        'session.open': { actions: 'openSession' },
         'session.ended': { actions: 'reapSession' },
         'session.failed': { actions: 'reapSession' },
       },

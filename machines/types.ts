@@ -2,7 +2,7 @@
  * Events, commands and frames shared by the statecharts and the IO actors that drive them.
  * Pure types and constants; nothing here touches a socket.
  */
-import type { Endpoint, Family } from '../src/net/endpoint.js';
+import type { Endpoint, Family } from './endpoint.js';
 
 export type { Endpoint, Family };
 
@@ -72,6 +72,8 @@ export interface ResolveInput {
   hosts: string[];
   port: number;
   families: Family[];
+  /** Why the session may not send to an endpoint (target policy, its token's targets), or null. */
+  deny?: (endpoint: Endpoint) => string | null;
 }
 
 // ---- events into a session ----
@@ -110,16 +112,37 @@ export type BridgeCommand =
   | { type: 'path.down' }
   | { type: 'close'; code: number; reason: CloseReason };
 
+/**
+ * A session's IO as its machine sees it, handed in with the session's input (no lookup by id):
+ * the `bridge` actor connects the machine to it, and the resolver asks it what is allowed.
+ */
+export interface SessionPort {
+  /** From now on the IO sends the machine its events. */
+  attach(emit: (event: SessionEvent) => void): void;
+  /** A command of the machine. */
+  handle(command: BridgeCommand): void;
+  /** The machine let go of its IO (it stopped): release everything. */
+  detach(): void;
+  /** Why the session may not send to an endpoint (target policy, its token's targets), or null. */
+  deny(endpoint: Endpoint): string | null;
+}
+
 export interface BridgeInput {
   sessionId: string;
+  io: SessionPort;
 }
 
 // ---- supervisor ----
 
-export interface SessionInput {
+/** What the server asks for each accepted WebSocket: a session with its IO. */
+export interface SessionSpec {
   id: string;
   hosts: string[];
   port: number;
+  io: SessionPort;
+}
+
+export interface SessionInput extends SessionSpec {
   families: Family[];
   timing: SessionTiming;
 }

@@ -54,6 +54,11 @@ export interface ErrorFrame {
   count?: number;
 }
 
+/** The server could not start (a port taken, a file unreadable, ...); the message says what and where. */
+export class StartError extends Error {
+  readonly code = 'start_failed';
+}
+
 /** A bad flag, environment variable or config value; the message names it. */
 export class ConfigError extends Error {
   readonly code = 'bad_config';

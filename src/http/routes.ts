@@ -9,11 +9,11 @@ import type { JWTPayload } from 'jose';
 import { CLAIM_ADMIN } from '../auth/claims.js';
 import { authenticateRequest, type AuthFailureLimits } from '../auth/token.js';
 import type { Verifier } from '../auth/verifier.js';
+import type { Clock } from '../clock.js';
 import { Refusal } from '../errors.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { SessionRegistry } from '../observe/registry.js';
 import { packageRoot } from '../package-root.js';
-import { setLongTimeout } from '../timers.js';
 import { LIVE_PAGE_HTML } from '../web/live-page.js';
 import { PROXY_PATH } from './admission.js';
 import { sendJson, sendRefusal } from './respond.js';
@@ -29,6 +29,7 @@ const SESSION_DIAGRAM = join(packageRoot, 'visualizations', 'session.svg');
 
 export interface RouteDeps {
   verifier: Verifier;
+  clock: Clock;
   sessions: SessionRegistry;
   metrics: Metrics;
   /** 'ready', or why not. */
@@ -77,14 +78,14 @@ export function createRoutes(deps: RouteDeps) {
         send();
       });
     });
-    const timer = setInterval(send, LIVE_UPDATE_MS);
+    const timer = deps.clock.every(LIVE_UPDATE_MS, send);
     // The stream ends when the token does (the page asks for a new one), however far away that is.
-    const expiry = setLongTimeout(() => res.end(), (claims.exp ?? 0) * 1000 - Date.now());
+    const expiry = deps.clock.after((claims.exp ?? 0) * 1000 - deps.clock.wallMs(), () => res.end());
     send();
     req.on('close', () => {
       off();
-      clearInterval(timer);
-      expiry.clear();
+      timer.cancel();
+      expiry.cancel();
     });
   };
 

@@ -1,18 +1,15 @@
 /**
- * The `bridge` actor of a session: claims the session's link from the hand-off and connects
- * it to the machine (link events -> machine, machine commands -> link).
+ * The `bridge` actor of a session: connects the machine to the session's IO, which comes with
+ * the session's input (SessionPort): IO events -> machine, machine commands -> IO, and the IO
+ * let go when the machine stops.
  */
 import { fromCallback } from 'xstate';
-import type { BridgeCommand, BridgeInput, SessionEvent } from '../../machines/types.js';
-import type { LinkHandoff } from './handoff.js';
-import type { SessionLink } from './session-link.js';
+import type { BridgeCommand, BridgeInput } from '../../machines/types.js';
 
-export function createBridgeActor(handoff: LinkHandoff<SessionLink>) {
+export function createBridgeActor() {
   return fromCallback<BridgeCommand, BridgeInput>(({ input, sendBack, receive }) => {
-    const link = handoff.claim(input.sessionId);
-    if (!link) throw new Error(`no pending link for session ${input.sessionId}`);
-    link.attach((event: SessionEvent) => sendBack(event));
-    receive((command) => link.handle(command));
-    return () => link.dispose();
+    input.io.attach((event) => sendBack(event));
+    receive((command) => input.io.handle(command));
+    return () => input.io.detach();
   });
 }

@@ -10,7 +10,7 @@
  * Drops decided here, before any session, are counted in the plane's drops.
  */
 import type { KeyObject } from 'node:crypto';
-import type { Endpoint } from '../net/endpoint.js';
+import type { Endpoint } from '../../machines/endpoint.js';
 import { KeySchedule, open } from '../protocol/crypto.js';
 import { decodeHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
 import { PacketType, type PacketHeader } from '../protocol/packet.js';

@@ -4,6 +4,7 @@
  * the count once the buffer has drained. Nothing is dropped without the client hearing of it.
  */
 import type { WebSocket } from 'ws';
+import type { Clock, Timer } from '../clock.js';
 import type { ClientErrorCode, ErrorFrame } from '../errors.js';
 
 /** Peer data and reports stop being queued to a client above this many buffered bytes. */
@@ -17,9 +18,12 @@ const DEFERRED_MESSAGES: Partial<Record<ClientErrorCode, (n: number) => string>>
 
 export class ClientReports {
   readonly #pending = new Map<ClientErrorCode, { count: number; message: string }>();
-  #timer: NodeJS.Timeout | null = null;
+  #timer: Timer | null = null;
 
-  constructor(private readonly ws: WebSocket) {}
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly clock: Clock,
+  ) {}
 
   /** True while the client's send buffer is over its bound. */
   backedUp(): boolean {
@@ -37,7 +41,7 @@ export class ClientReports {
     const entry = this.#pending.get(code);
     if (entry) entry.count++;
     else this.#pending.set(code, { count: 1, message });
-    this.#timer ??= setTimeout(() => this.#flush(), DRAIN_CHECK_MS);
+    this.#timer ??= this.clock.after(DRAIN_CHECK_MS, () => this.#flush());
   }
 
   send(frame: ErrorFrame | object): void {
@@ -51,7 +55,7 @@ export class ClientReports {
       return;
     }
     if (this.backedUp()) {
-      this.#timer = setTimeout(() => this.#flush(), DRAIN_CHECK_MS);
+      this.#timer = this.clock.after(DRAIN_CHECK_MS, () => this.#flush());
       return;
     }
     for (const [code, { count, message }] of this.#pending) {
@@ -62,7 +66,7 @@ export class ClientReports {
   }
 
   dispose(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = null;
     this.#pending.clear();
   }

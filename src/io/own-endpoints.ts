@@ -4,16 +4,17 @@
  */
 import { networkInterfaces } from 'node:os';
 import { BlockList } from 'node:net';
-import type { Family } from '../net/endpoint.js';
+import type { Family } from '../../machines/endpoint.js';
+import type { Clock } from '../clock.js';
 
 /** Interface addresses are read again at most this often (ms). */
 export const LOCAL_ADDRESSES_TTL_MS = 10_000;
 
-export function ownEndpointsOf(ports: () => Record<Family, number | null>, bind: { ipv4: string; ipv6: string }) {
+export function ownEndpointsOf(ports: () => Record<Family, number | null>, bind: { ipv4: string; ipv6: string }, clock: Clock) {
   let cached: BlockList | null = null;
   let readAt = 0;
   const addresses = () => {
-    const now = Date.now();
+    const now = clock.now();
     if (cached && now - readAt < LOCAL_ADDRESSES_TTL_MS) return cached;
     const list = new BlockList();
     if (bind.ipv4 === '0.0.0.0') list.addSubnet('127.0.0.0', 8, 'ipv4');

@@ -12,11 +12,12 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Echo, SessionEvent } from '../../machines/types.js';
-import { formatEndpoint, sameEndpoint, type Endpoint } from '../net/endpoint.js';
+import { formatEndpoint, sameEndpoint, type Endpoint } from '../../machines/endpoint.js';
 import { seal, type KeySchedule } from '../protocol/crypto.js';
 import { encodeHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
 import { encodeHeader, MAX_COUNTER, PacketType, SALT_BYTES, type PacketHeader } from '../protocol/packet.js';
 import { bucketOrNull, type TokenBucket } from '../limits/token-bucket.js';
+import type { Clock } from '../clock.js';
 import type { Channel, ChannelMember } from './channel.js';
 import { PeerKeyring, type OpenResult, type PeerEntry } from './peer-keyring.js';
 
@@ -94,8 +95,7 @@ export interface PeerLinkOptions {
   stats: LinkStats;
   /** Authenticated peer DATA, in order, for the client. */
   deliver: (payload: Buffer) => void;
-  /** The monotonic clock (ms). */
-  now: () => number;
+  clock: Clock;
 }
 
 export type SendResult = 'sent' | 'udp_ceiling' | 'no_socket';
@@ -139,7 +139,7 @@ export class PeerLink implements ChannelMember {
     this.#keys = options.channel.keys;
     this.#channelId = Buffer.from(options.channel.id, 'hex');
     this.#peers = new PeerKeyring(this.#keys);
-    this.#udpOut = bucketOrNull(options.udpOutPerS, options.now());
+    this.#udpOut = bucketOrNull(options.udpOutPerS, options.clock.now());
     this.#me = this.#newIdentity();
     this.#ownSalts = [this.#me.hex];
   }
@@ -304,12 +304,12 @@ export class PeerLink implements ChannelMember {
   }
 
   sendHeartbeat(to: Endpoint, echo: Echo | null): void {
-    const { deny, stats, now } = this.#options;
+    const { deny, stats, clock } = this.#options;
     if (deny(to) !== null) {
       stats.drops.policy++;
       return;
     }
-    const sentAt = now();
+    const sentAt = clock.now();
     const body = encodeHeartbeat({
       sentAt,
       echoSalt: echo ? echo.salt : null,
@@ -338,8 +338,8 @@ export class PeerLink implements ChannelMember {
   }
 
   #send(type: PacketType, to: Endpoint, key: KeyObject, salt: Buffer, plaintext: Buffer): SendResult {
-    const { stats, sender, now } = this.#options;
-    if (this.#udpOut && !this.#udpOut.take(1, now())) {
+    const { stats, sender, clock } = this.#options;
+    if (this.#udpOut && !this.#udpOut.take(1, clock.now())) {
       stats.drops.udp_ceiling++;
       return 'udp_ceiling';
     }

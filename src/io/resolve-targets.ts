@@ -7,7 +7,7 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import { fromPromise } from 'xstate';
 import type { ResolveInput, ResolvedTargets } from '../../machines/types.js';
 import { neverPeerReason, normalizeAddress, parseHost } from '../net/address.js';
-import { sameEndpoint, type Endpoint, type Family } from '../net/endpoint.js';
+import { sameEndpoint, type Endpoint, type Family } from '../../machines/endpoint.js';
 
 /** Candidate endpoints one session punches, at most, whatever its names resolve to. */
 export const MAX_CANDIDATES = 16;
@@ -32,7 +32,7 @@ export type DenyTarget = (endpoint: Endpoint) => string | null;
 export async function resolveTargets(
   input: ResolveInput,
   lookup: Lookup = systemLookup,
-  deny: DenyTarget = () => null,
+  deny: DenyTarget = input.deny ?? (() => null),
 ): Promise<ResolvedTargets> {
   const problems: string[] = [];
   // One list per host, so candidates keep the client's order whatever resolves first.
@@ -83,7 +83,7 @@ export async function resolveTargets(
   return { candidates: candidates.slice(0, MAX_CANDIDATES), problems };
 }
 
-/** @param denyFor the target policy of a session, looked up by its id */
-export function createResolveTargetsActor(lookup: Lookup = systemLookup, denyFor: (sessionId: string) => DenyTarget = () => () => null) {
-  return fromPromise<ResolvedTargets, ResolveInput>(({ input }) => resolveTargets(input, lookup, denyFor(input.sessionId)));
+/** The resolver actor: the session's own target policy comes with its input. */
+export function createResolveTargetsActor(lookup: Lookup = systemLookup) {
+  return fromPromise<ResolvedTargets, ResolveInput>(({ input }) => resolveTargets(input, lookup, input.deny));
 }

@@ -4,10 +4,10 @@
  * socket, whatever the number of sessions.
  */
 import type { Socket } from 'node:dgram';
-import { performance } from 'node:perf_hooks';
 import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
-import { formatEndpoint, type Endpoint, type Family } from '../net/endpoint.js';
+import type { Clock } from '../clock.js';
+import { formatEndpoint, type Endpoint, type Family } from '../../machines/endpoint.js';
 import { sourceGroup } from '../net/address.js';
 import { KeySchedule } from '../protocol/crypto.js';
 import { decodeHeader, PACKET_OVERHEAD_BYTES, PROTOCOL_VERSION, PROTOCOL_VERSION_V0 } from '../protocol/packet.js';
@@ -33,8 +33,7 @@ export interface SwitchboardOptions {
   maxPayloadBytes: number;
   preauth: PreauthLimits;
   log: Logger;
-  /** The monotonic clock (ms). */
-  now?: () => number;
+  clock: Clock;
 }
 
 export class Switchboard<Member extends ChannelMember = ChannelMember> {
@@ -43,7 +42,7 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
   readonly #channels = new Map<string, Array<Channel<Member>>>();
   readonly #maxDatagramBytes: number;
   readonly #log: Logger;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #versionLogged = new Set<string>();
   readonly #versionLines: TokenBucket;
   readonly preauth: PreauthGate;
@@ -68,9 +67,9 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
   constructor(options: SwitchboardOptions) {
     this.#maxDatagramBytes = options.maxPayloadBytes + PACKET_OVERHEAD_BYTES;
     this.#log = options.log;
-    this.#now = options.now ?? (() => performance.now());
-    this.preauth = new PreauthGate(options.preauth, this.#now());
-    this.#versionLines = new TokenBucket(VERSION_LOG_LINES_PER_MINUTE / 60, VERSION_LOG_LINES_PER_MINUTE, this.#now());
+    this.#clock = options.clock;
+    this.preauth = new PreauthGate(options.preauth, this.#clock.now());
+    this.#versionLines = new TokenBucket(VERSION_LOG_LINES_PER_MINUTE / 60, VERSION_LOG_LINES_PER_MINUTE, this.#clock.now());
   }
 
   attach(family: Family, socket: Socket): void {
@@ -132,7 +131,7 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
       this.drops.unknown_channel++;
       return;
     }
-    const at = this.#now();
+    const at = this.#clock.now();
     const from: Endpoint = { family, address, port };
     for (const channel of channels) channel.receive(header, datagram, from, at);
   }
@@ -140,7 +139,7 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
   /** Once per source (bounded), a line an operator can act on; never an answer to the sender. */
   #logVersion(version: number, from: Endpoint): void {
     const group = sourceGroup(from.family, from.address);
-    if (this.#versionLogged.has(group) || !this.#versionLines.take(1, this.#now())) return;
+    if (this.#versionLogged.has(group) || !this.#versionLines.take(1, this.#clock.now())) return;
     if (this.#versionLogged.size >= VERSION_LOG_SOURCES) this.#versionLogged.delete(this.#versionLogged.values().next().value as string);
     this.#versionLogged.add(group);
     const theirs = version === PROTOCOL_VERSION_V0 ? 'protocol v0 (autoprox 0.1)' : `an unknown protocol version (0x${version.toString(16)})`;

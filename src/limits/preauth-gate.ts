@@ -9,7 +9,7 @@
  *   fresh per-source burst), the server never spends more than this on unauthenticated work.
  * Datagrams of an established path never pass through here. Time is handed in (ms, monotonic).
  */
-import type { Family } from '../net/endpoint.js';
+import type { Family } from '../../machines/endpoint.js';
 import { sourceGroup } from '../net/address.js';
 import { TokenBucket } from './token-bucket.js';
 

@@ -2,7 +2,7 @@
  * Classifies peer addresses given by clients. Pure (node:net's parsers only, no sockets).
  */
 import { BlockList, isIP } from 'node:net';
-import type { Endpoint, Family } from './endpoint.js';
+import type { Endpoint, Family } from '../../machines/endpoint.js';
 
 export type ParsedHost =
   | { kind: 'ip'; family: Family; address: string }

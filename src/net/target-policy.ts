@@ -12,7 +12,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { neverPeerReason, normalizeAddress } from './address.js';
-import type { Endpoint, Family } from './endpoint.js';
+import type { Endpoint, Family } from '../../machines/endpoint.js';
 
 /** A CIDR, optionally limited to a port or port range: "10.0.0.0/8", "192.0.2.7/32:40000", "[2001:db8::/32]:40000-40100". */
 export interface TargetRule {

@@ -27,6 +27,9 @@ export function sanitize<T>(value: T, depth = 0, seen = new WeakSet<object>()): 
   if (depth > MAX_DEPTH || seen.has(value)) return '[…]' as T;
   seen.add(value);
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) return `[${value.length} bytes]` as T;
+  // An object that says how it shows itself (a session's IO shows its id, nothing of its insides).
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') return sanitize(toJSON.call(value) as T, depth + 1, seen);
   if (Array.isArray(value)) return value.map((v) => sanitize(v, depth + 1, seen)) as T;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {

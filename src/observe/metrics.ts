@@ -2,8 +2,8 @@
  * Prometheus metrics (prom-client), from the registry and the switchboard at scrape time, plus
  * counters and histograms fed by events. Names are prefixed `autoprox_`.
  */
-import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Clock } from '../clock.js';
 import type { Refusal } from '../errors.js';
 import type { PlaneDrops } from '../io/switchboard.js';
 import type { SessionRegistry } from './registry.js';
@@ -32,6 +32,7 @@ function processRegistry(): Registry {
 
 export interface MetricsSources {
   sessions: SessionRegistry;
+  clock: Clock;
   plane: { drops: PlaneDrops; datagramsIn: number; datagramsOut: number };
 }
 
@@ -52,7 +53,7 @@ export class Metrics {
     let totalsAt = -Infinity;
     let totalsCache = sources.sessions.totals();
     const totals = () => {
-      const now = performance.now();
+      const now = sources.clock.now();
       if (now - totalsAt > SCRAPE_WINDOW_MS) {
         totalsCache = sources.sessions.totals();
         totalsAt = now;

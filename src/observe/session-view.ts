@@ -4,7 +4,7 @@
  */
 import type { SessionContext } from '../../machines/session.machine.js';
 import type { LinkStatus } from '../../machines/types.js';
-import { formatEndpoint, type Family } from '../net/endpoint.js';
+import { formatEndpoint, type Family } from '../../machines/endpoint.js';
 
 /** Leaf states that add nothing to a state's name (timers, transient choices). */
 const QUIET_LEAVES = new Set(['tick', 'select_family']);

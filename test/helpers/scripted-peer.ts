@@ -6,7 +6,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Endpoint, Family } from '../../src/net/endpoint.js';
+import type { Endpoint, Family } from '../../machines/endpoint.js';
 import { deriveChannelId, deriveDataKey, deriveHeartbeatKey, seal } from '../../src/protocol/crypto.js';
 import { encodeHeartbeat, type Heartbeat } from '../../src/protocol/heartbeat.js';
 import { ServerPacketOpener } from './server-packets.js';

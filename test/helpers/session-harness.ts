@@ -10,9 +10,13 @@ import type {
   Endpoint,
   PeerHeartbeatEvent,
   ResolvedTargets,
+  SessionPort,
   SessionTiming,
   StatusFrame,
 } from '../../machines/types.js';
+
+/** The harness's bridge records the machine's commands itself: no IO behind it. */
+export const NO_IO: SessionPort = { attach: () => {}, handle: () => {}, detach: () => {}, deny: () => null };
 
 export const TEST_TIMING: SessionTiming = {
   punchMs: 200,
@@ -55,6 +59,7 @@ export function startSession(options: HarnessOptions = {}) {
       port: 40000,
       families: options.families ?? ['ipv6', 'ipv4'],
       timing: { ...TEST_TIMING, ...options.timing },
+      io: NO_IO,
     },
   });
   actor.start();

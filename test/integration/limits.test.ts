@@ -9,7 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/token.js';
-import type { Endpoint } from '../../src/net/endpoint.js';
+import type { Endpoint } from '../../machines/endpoint.js';
 import { startInProcess, type InProcessServer } from '../helpers/in-process.js';
 import { redisAvailable, redisRequired, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { ScriptedPeer } from '../helpers/scripted-peer.js';

@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/token.js';
-import type { Endpoint } from '../../src/net/endpoint.js';
+import type { Endpoint } from '../../machines/endpoint.js';
 import { PacketType } from '../../src/protocol/packet.js';
 import { startInProcess } from '../helpers/in-process.js';
 import { ScriptedPeer } from '../helpers/scripted-peer.js';

@@ -1,7 +1,7 @@
 /** resolveTargets with a scripted DNS (the lookup is its only outside dependency). */
 import { describe, expect, it } from 'vitest';
 import { resolveTargets, type Lookup } from '../../src/io/resolve-targets.js';
-import type { Endpoint } from '../../src/net/endpoint.js';
+import type { Endpoint } from '../../machines/endpoint.js';
 
 const dns: Record<string, Array<{ address: string; family: number }> | NodeJS.ErrnoException> = {
   'dual.example': [

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, fromPromise, waitFor, type EventObject } from 'xstate';
-import { createSessionHost, type SessionActor } from '../../machines/session-host.js';
+import { createSessionHost, type SessionActor, type SessionRequest } from '../../machines/session-host.js';
 import { sessionMachine } from '../../machines/session.machine.js';
 import { supervisorMachine, type SupervisorInput } from '../../machines/supervisor.machine.js';
-import type { BridgeCommand, BridgeInput, ResolvedTargets, ResolveInput, UdpSocketInput } from '../../machines/types.js';
+import type { BridgeCommand, BridgeInput, ResolvedTargets, ResolveInput, SessionPort, UdpSocketInput } from '../../machines/types.js';
 import { TEST_TIMING } from '../helpers/session-harness.js';
 
 type BindResult = { port: number } | { code: string };
@@ -50,7 +50,6 @@ function startSupervisor(
           },
           guards,
         }),
-        { sessions },
       ),
     },
   });
@@ -64,8 +63,27 @@ function startSupervisor(
   const warnings: string[] = [];
   actor.on('udp.unavailable', (e) => warnings.push(e.message));
   actor.start();
-  return { actor, binds, stoppedSockets, commands, warnings, sessions };
+  const refused: string[] = [];
+  /** What the server sends for an accepted WebSocket: the live actors are tracked as the server's table does. */
+  const open = (id: string) => {
+    const request: SessionRequest = {
+      id,
+      hosts: ['192.0.2.1'],
+      port: 40000,
+      io: NO_IO,
+      started: (session) => {
+        sessions.set(id, session);
+        session.subscribe({ complete: () => sessions.delete(id), error: () => sessions.delete(id) });
+      },
+      refused: () => refused.push(id),
+    };
+    actor.send({ type: 'session.open', request });
+  };
+  return { actor, binds, stoppedSockets, commands, warnings, sessions, open, refused };
 }
+
+/** The test's bridge records commands itself: the sessions need no IO of their own. */
+const NO_IO: SessionPort = { attach: () => {}, handle: () => {}, detach: () => {}, deny: () => null };
 
 describe('supervisor machine', () => {
   it('binds IPv4, then IPv6 on the same port, then runs', async () => {
@@ -113,8 +131,8 @@ describe('supervisor machine', () => {
   it('starts one session actor per WebSocket, each in its own actor system, and reaps it when it closes', async () => {
     const s = startSupervisor(() => ({ port: 40000 }));
     await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
-    s.actor.send({ type: 'session.open', id: 'one', hosts: ['192.0.2.1'], port: 40000 });
-    s.actor.send({ type: 'session.open', id: 'two', hosts: ['192.0.2.1'], port: 40000 });
+    s.open('one');
+    s.open('two');
     expect([...s.sessions.keys()]).toEqual(['one', 'two']);
     const one = s.sessions.get('one')!;
     expect(one.id).toBe('session:one');
@@ -132,7 +150,7 @@ describe('supervisor machine', () => {
   it('on shutdown tells every session, reaps them all, stops and closes the sockets', async () => {
     const s = startSupervisor(() => ({ port: 40000 }));
     await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
-    for (const id of ['a', 'b', 'c']) s.actor.send({ type: 'session.open', id, hosts: ['192.0.2.1'], port: 40000 });
+    for (const id of ['a', 'b', 'c']) s.open(id);
     s.actor.send({ type: 'shutdown' });
     const snap = await waitFor(s.actor, (x) => x.status === 'done', { timeout: 1000 });
     expect(snap.value).toBe('stopped');
@@ -146,7 +164,7 @@ describe('supervisor machine', () => {
   it('stops the sessions still open when it stops', async () => {
     const s = startSupervisor(() => ({ port: 40000 }));
     await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
-    s.actor.send({ type: 'session.open', id: 'kept', hosts: ['192.0.2.1'], port: 40000 });
+    s.open('kept');
     const kept = s.sessions.get('kept')!;
     s.actor.stop();
     expect(kept.getSnapshot().status).toBe('stopped');
@@ -163,7 +181,7 @@ describe('supervisor machine', () => {
     const failures: unknown[] = [];
     s.actor.on('session.failed', (e) => failures.push(e.actorId));
     await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
-    s.actor.send({ type: 'session.open', id: 'bad', hosts: ['192.0.2.1'], port: 40000 });
+    s.open('bad');
     await waitFor(s.actor, (x) => x.context.sessions === 0, { timeout: 1000 });
     expect(failures).toEqual(['session:bad']);
     expect(s.sessions.size).toBe(0);
@@ -173,7 +191,23 @@ describe('supervisor machine', () => {
     const s = startSupervisor(() => ({ port: 40000 }));
     await waitFor(s.actor, (x) => x.matches('running'), { timeout: 1000 });
     s.actor.send({ type: 'shutdown' });
-    s.actor.send({ type: 'session.open', id: 'late', hosts: ['192.0.2.1'], port: 40000 });
+    s.open('late');
     expect(s.commands.has('late')).toBe(false);
+  });
+
+  it('the session host refuses requests once told to shut down, and says so to the requester', () => {
+    const refused: string[] = [];
+    const events: string[] = [];
+    const host = createActor(createSessionHost(sessionMachine));
+    host.start();
+    host.send({ type: 'shutdown' });
+    host.send({
+      type: 'session.open',
+      request: { id: 'late', hosts: ['192.0.2.1'], port: 40000, io: NO_IO, started: () => events.push('started'), refused: () => refused.push('late') },
+      families: ['ipv4'],
+      timing: TEST_TIMING,
+    });
+    expect(refused).toEqual(['late']);
+    expect(events).toEqual([]);
   });
 });

@@ -34,7 +34,7 @@ import {
 } from './session-model.js';
 import { isDeepStrictEqual } from 'node:util';
 import type { BridgeCommand } from '../../machines/types.js';
-import { formatEndpoint } from '../../src/net/endpoint.js';
+import { formatEndpoint } from '../../machines/endpoint.js';
 import { Contract, type ExpectedFrame } from './contract.js';
 import { transitionKey, transitionsTaken, type TransitionLike } from './transitions.js';
 

@@ -31,7 +31,7 @@ import { hs256Verifier, mintToken } from '../../src/auth/token.js';
 import { resolveConfig } from '../../src/config.js';
 import { resolveTargets, type Lookup } from '../../src/io/resolve-targets.js';
 import { createLogger } from '../../src/log.js';
-import { formatEndpoint, sameEndpoint } from '../../src/net/endpoint.js';
+import { formatEndpoint, sameEndpoint } from '../../machines/endpoint.js';
 import { PacketType } from '../../src/protocol/packet.js';
 import { startServer, type ServerHandle } from '../../src/server.js';
 import { TEST_SECRET } from '../helpers/server-process.js';

@@ -64,6 +64,8 @@ export function distinct(prev: ModelSnapshot, next: ModelSnapshot): ModelSnapsho
 
 export const MODEL_INPUT: SessionInput = {
   id: 'model',
+  // The traversal's bridge does nothing: no IO behind it.
+  io: { attach: () => {}, handle: () => {}, detach: () => {}, deny: () => null },
   hosts: ['dual.test'],
   port: 7000,
   families: ['ipv6', 'ipv4'],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { endpoint, MAX_HOST_LENGTH, neverPeerReason, normalizeAddress, parseHost, type ParsedHost } from '../../src/net/address.js';
-import { formatEndpoint, sameEndpoint, type Endpoint, type Family } from '../../src/net/endpoint.js';
+import { formatEndpoint, sameEndpoint, type Endpoint, type Family } from '../../machines/endpoint.js';
 
 const label63 = 'a'.repeat(63);
 /** A 253-character name (the longest allowed): 3 × 63 + 61 characters and 3 dots. */

@@ -1,6 +1,6 @@
 import { BlockList } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import type { Endpoint, Family } from '../../src/net/endpoint.js';
+import type { Endpoint, Family } from '../../machines/endpoint.js';
 import { parseTargetRules, TargetPolicy, type TargetRule } from '../../src/net/target-policy.js';
 
 function loopback(): BlockList {

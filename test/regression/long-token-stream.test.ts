@@ -6,7 +6,7 @@
 import { request } from 'node:http';
 import { SignJWT } from 'jose';
 import { afterEach, expect, it } from 'vitest';
-import { MAX_TIMER_MS, setLongTimeout } from '../../src/timers.js';
+import { afterLong, MAX_TIMER_MS } from '../../src/clock.js';
 import { startInProcess } from '../helpers/in-process.js';
 import { TEST_SECRET } from '../helpers/server-process.js';
 import { sleep } from '../helpers/ws-client.js';
@@ -34,16 +34,16 @@ it('a stream opened with a 30-day admin token stays open (and gets its updates)'
   expect(ended).toBe(false);
 });
 
-it('setLongTimeout waits out delays longer than setTimeout can, in steps', async () => {
+it('afterLong waits out delays longer than setTimeout can, in steps', async () => {
   let now = 0;
   let fired = 0;
-  const timer = setLongTimeout(() => fired++, 3 * MAX_TIMER_MS, () => now);
+  const timer = afterLong(3 * MAX_TIMER_MS, () => fired++, () => now);
   now = 3 * MAX_TIMER_MS - 1; // the clock moved, but the first step has not run yet
   await sleep(5);
   expect(fired).toBe(0);
-  timer.clear();
+  timer.cancel();
   // A delay already due fires on the next turn, once.
-  setLongTimeout(() => fired++, -5);
+  afterLong(-5, () => fired++);
   await sleep(5);
   expect(fired).toBe(1);
 });

@@ -1,4 +1,7 @@
-/** Where a datagram goes or came from. Pure value type shared by machines and IO. */
+/**
+ * Where a datagram goes or came from: the ground floor, a pure value type that the machines and
+ * every part of src/ share. It lives with the machines, which import nothing from src/.
+ */
 
 export type Family = 'ipv4' | 'ipv6';
 

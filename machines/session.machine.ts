@@ -8,141 +8,44 @@
  * Every timing is a named delay read from context; time comes from XState's clock only.
  */
 import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup } from 'xstate';
-import { formatEndpoint, sameEndpoint } from './endpoint.js';
+import { sameEndpoint } from './endpoint.js';
+import {
+  credit,
+  echoesFreshly,
+  echoOf,
+  establishedFrame,
+  frame,
+  MAX_RETIRED_PEERS,
+  MESSAGES,
+  prove,
+  punchTargets,
+  spend,
+  type SessionContext,
+} from './session-context.js';
 import {
   CLOSE_CODES,
   type BridgeCommand,
   type BridgeInput,
   type CloseReason,
-  type Echo,
   type Endpoint,
   type Family,
-  type LinkStatus,
   type PeerHeartbeatEvent,
   type ResolveInput,
   type ResolvedTargets,
   type SessionEvent,
   type SessionInput,
   type SessionOutput,
-  type SessionPort,
-  type SessionTiming,
-  type StatusFrame,
   type WaitReason,
 } from './types.js';
 
-/** Endpoints learned from authenticated heartbeats (peer-reflexive candidates) kept at most. */
-export const MAX_LEARNED_ENDPOINTS = 4;
-/** Peer sessions that said CLOSE, remembered so a replay of them is never adopted again. */
-export const MAX_RETIRED_PEERS = 16;
-
-export interface PeerPath {
-  salt: string;
-  endpoint: Endpoint;
-  rttMs: number;
-}
-
-export interface LearnedEndpoint {
-  endpoint: Endpoint;
-  /** Heartbeats it may still get; null: proven, no limit. */
-  credit: number | null;
-}
-
-export interface SessionContext {
-  id: string;
-  /** The session's IO (handed in with the input; the bridge connects to it). */
-  io: SessionPort;
-  hosts: string[];
-  port: number;
-  families: Family[];
-  timing: SessionTiming;
-  candidates: Endpoint[];
-  /**
-   * Sources of authenticated heartbeats (peer-reflexive candidates): punched too, whatever their
-   * family. An unproven source earns one heartbeat per heartbeat it sent (`credit`), so a
-   * replayed or spoofed datagram can never make the server send more than it received; a
-   * proven one (the last path) is punched every tick (`credit: null`).
-   */
-  learned: LearnedEndpoint[];
-  peer: PeerPath | null;
-  /** What our heartbeats echo. */
-  heard: Echo | null;
-  retired: string[];
-  /** Why we are waiting again, or why we closed. */
-  waitReason: WaitReason | null;
-  closeReason: CloseReason | null;
-  closeMessage: string | null;
-}
-
-const MESSAGES: Record<CloseReason | WaitReason, (timing: SessionTiming) => string> = {
-  client_closed: () => 'the client closed the WebSocket',
-  server_shutdown: () => 'the server is shutting down',
-  punch_timeout: (t) => `punching failed: no authenticated heartbeat from the peer within ${t.punchTimeoutMs} ms`,
-  no_candidates: () => 'no usable peer address',
-  token_expired: () => 'the token of this session expired',
-  peer_timeout: (t) => `no heartbeat from the peer for ${t.peerTimeoutMs} ms`,
-  peer_closed: () => 'the peer session closed',
-};
-
-function frame(context: SessionContext, status: LinkStatus, extra: Partial<StatusFrame> = {}): BridgeCommand {
-  return { type: 'status', frame: { type: 'status', status, session: context.id, ...extra } };
-}
-
-function roundMs(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
-
-function establishedFrame(context: SessionContext): BridgeCommand {
-  const peer = context.peer!;
-  return frame(context, 'UDP_ESTABLISHED', {
-    family: peer.endpoint.family,
-    peer: formatEndpoint(peer.endpoint),
-    rttMs: roundMs(peer.rttMs),
-  });
-}
-
-/** One more heartbeat owed to `endpoint` (it sent us one); a proven endpoint stays proven. */
-function credit(learned: LearnedEndpoint[], endpoint: Endpoint): LearnedEndpoint[] {
-  const known = learned.find((l) => sameEndpoint(l.endpoint, endpoint));
-  const entry: LearnedEndpoint = { endpoint, credit: known && known.credit === null ? null : 1 };
-  return [entry, ...learned.filter((l) => l !== known)].slice(0, MAX_LEARNED_ENDPOINTS);
-}
-
-/** `endpoint` has been the path: punch it every tick from now on. */
-function prove(learned: LearnedEndpoint[], endpoint: Endpoint): LearnedEndpoint[] {
-  return [{ endpoint, credit: null }, ...learned.filter((l) => !sameEndpoint(l.endpoint, endpoint))].slice(0, MAX_LEARNED_ENDPOINTS);
-}
-
-/** The heartbeats sent to `targets` are paid for. */
-function spend(learned: LearnedEndpoint[], targets: Endpoint[]): LearnedEndpoint[] {
-  return learned.map((l) =>
-    l.credit !== null && l.credit > 0 && targets.some((t) => sameEndpoint(t, l.endpoint)) ? { ...l, credit: l.credit - 1 } : l,
-  );
-}
-
-/** Where a waiting session sends heartbeats: this phase's candidates plus learned endpoints with credit. */
-export function punchTargets(context: SessionContext, family: Family): Endpoint[] {
-  const targets = context.candidates.filter((c) => c.family === family);
-  for (const { endpoint, credit: owed } of context.learned) {
-    if (owed !== null && owed <= 0) continue;
-    if (context.families.includes(endpoint.family) && !targets.some((t) => sameEndpoint(t, endpoint))) {
-      targets.push(endpoint);
-    }
-  }
-  return targets;
-}
-
-/**
- * The heartbeat echoes one of ours younger than the peer timeout: the peer has heard this session
- * lately. Only such a heartbeat may adopt a peer, keep a path alive or move it (a recording, or
- * a peer that no longer hears us, cannot).
- */
-function echoesFreshly(context: SessionContext, event: PeerHeartbeatEvent): boolean {
-  return event.echoesUs && event.echoAgeMs !== null && event.echoAgeMs <= context.timing.peerTimeoutMs;
-}
-
-function echoOf(event: PeerHeartbeatEvent): Echo {
-  return { salt: event.peerSalt, sentAt: event.sentAt, at: event.at };
-}
+export {
+  MAX_LEARNED_ENDPOINTS,
+  MAX_RETIRED_PEERS,
+  punchTargets,
+  type LearnedEndpoint,
+  type PeerPath,
+  type SessionContext,
+} from './session-context.js';
 
 /**
  * A punching phase for one family: report it, heartbeat at once and every punch interval,

@@ -2,16 +2,17 @@
 /** The autoprox command line: serve, token, keygen, connect. */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
-import { StartError, type ServerHandle } from './server.js';
+import { StartError } from './server.js';
+import { runServe } from './cli/run-serve.js';
 import { parseConnectArgs, runConnect } from './cli/connect.js';
 import { generateKey } from './cli/keygen.js';
-import { configFrom, parseServeFlags, serveCommand } from './cli/serve.js';
+import { configFrom, parseServeFlags } from './cli/serve.js';
 import { printableConfig } from './config-file.js';
 import { dockerfile } from './deploy/dockerfile.js';
 import { nginxConfig } from './deploy/nginx.js';
 import { systemdUnit } from './deploy/systemd.js';
 import { tokenCommand } from './cli/token.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, MAIN_USAGE, serveUsage, UsageError } from './cli/usage.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, MAIN_USAGE, UsageError } from './cli/usage.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -21,53 +22,8 @@ function version(): string {
 async function main(argv: string[]): Promise<number | 'running'> {
   const [command, ...args] = argv;
   switch (command) {
-    case 'serve': {
-      // Signals are handled from the start: one that comes while the server starts stops it
-      // gracefully as soon as it is up.
-      let handle: ServerHandle | null = null;
-      let requested: string | null = null;
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) process.exit(EXIT_FAILURE); // a second signal: stop now
-        if (!handle) {
-          if (requested) process.exit(EXIT_FAILURE);
-          requested = signal;
-          return;
-        }
-        stopping = true;
-        process.stderr.write(`autoprox: ${signal}: closing sessions\n`);
-        handle.close().then(
-          () => process.exit(EXIT_OK),
-          () => process.exit(EXIT_FAILURE),
-        );
-      };
-      const onTerm = () => stop('SIGTERM');
-      const onInt = () => stop('SIGINT');
-      process.on('SIGTERM', onTerm);
-      process.on('SIGINT', onInt);
-      let served: Awaited<ReturnType<typeof serveCommand>>;
-      try {
-        served = await serveCommand(args, process.env);
-      } catch (err) {
-        process.off('SIGTERM', onTerm);
-        process.off('SIGINT', onInt);
-        throw err;
-      }
-      if (served === 'help') {
-        process.off('SIGTERM', onTerm);
-        process.off('SIGINT', onInt);
-        process.stdout.write(`${serveUsage()}\n`);
-        return EXIT_OK;
-      }
-      handle = served.handle;
-      process.on('SIGHUP', () => {
-        served.handle.reloadTls().catch((err: unknown) => {
-          process.stderr.write(`autoprox: SIGHUP: the TLS files were not reloaded (the old ones stay): ${(err as Error).message}\n`);
-        });
-      });
-      if (requested) stop(requested);
-      return 'running';
-    }
+    case 'serve':
+      return runServe(args);
     case 'config': {
       const [sub, ...rest] = args;
       if (sub !== 'print') throw new UsageError('usage: autoprox config print [--config FILE] [serve options]');

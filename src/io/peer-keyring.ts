@@ -89,7 +89,7 @@ export class PeerKeyring {
     entry.dataKey ??= this.keys.dataKey(entry.saltBytes, ownSalt);
     const plaintext = open(entry.dataKey, datagram);
     if (!plaintext) return 'auth_failed';
-    entry.dataWindow.accept(header.counter);
+    entry.dataWindow.mark(header.counter);
     entry.bound = true;
     return plaintext;
   }

@@ -221,7 +221,8 @@ export class PeerLink implements ChannelMember {
     }
     // Kept only now that it authenticated, decoded and passed the policy: nothing else evicts keys.
     const entry = this.#peers.remember(header.salt, key);
-    entry?.heartbeatWindow.accept(header.counter);
+    // The channel checked the window (wantsHeartbeat) before it opened the datagram.
+    entry?.heartbeatWindow.mark(header.counter);
     stats.datagramsIn++;
     const echoesUs = heartbeat.echoSalt === this.#me.hex;
     this.emit({

@@ -23,6 +23,15 @@ export class ReplayWindow {
   /** Marks `counter` as seen. Returns false (and changes nothing) for a replay or a too-old counter. */
   accept(counter: number): boolean {
     if (!this.check(counter)) return false;
+    this.mark(counter);
+    return true;
+  }
+
+  /**
+   * Marks `counter` as seen, once `check(counter)` said it is new (and nothing was marked since):
+   * the data path checks before opening and marks after, one window lookup each.
+   */
+  mark(counter: number): void {
     if (counter > this.#top) {
       const oldWord = this.#top < 0 ? -1 : Math.floor(this.#top / WORD_BITS);
       const newWord = Math.floor(counter / WORD_BITS);
@@ -32,7 +41,6 @@ export class ReplayWindow {
       this.#top = counter;
     }
     this.#bits[wordOf(counter)]! |= bitOf(counter);
-    return true;
   }
 
   /** The highest counter accepted so far, -1 before the first. */

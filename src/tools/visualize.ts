@@ -1,11 +1,11 @@
 /**
  * `npm run visualize`: writes `visualizations/<name>.mmd` and `visualizations/<name>.svg` for every
  * machine exported as `<name>Machine` from `machines/*.machine.ts`, generated from the machine
- * definitions (see ./diagram.ts). Stale `.mmd`/`.svg` files of machines that no longer exist are
+ * definitions (see ./diagram/). Stale `.mmd`/`.svg` files of machines that no longer exist are
  * removed: the folder holds generated files only.
  *
- * Runs from `dist/src/tools/visualize.js` (importing `dist/machines/*.machine.js`) and, in tests,
- * from `src/tools/visualize.ts` (importing `machines/*.machine.ts`).
+ * Runs from source (`node --import tsx src/tools/visualize.ts`, importing `machines/*.machine.ts`):
+ * src/tools/ is not built into dist/, since only this command and the tests use it.
  */
 import { readdirSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
@@ -14,7 +14,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { instance } from '@viz-js/viz';
 import { StateMachine, type AnyStateMachine } from 'xstate';
 import { packageRoot } from '../package-root.js';
-import { describeMachine, toDot, toMermaid } from './diagram.js';
+import { toDot } from './diagram/dot.js';
+import { toMermaid } from './diagram/mermaid.js';
+import { describeMachine } from './diagram/model.js';
 
 const here = fileURLToPath(import.meta.url);
 /** `.ts` when run from source (tests), `.js` when run from dist/. */

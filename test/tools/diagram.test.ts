@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { setup } from 'xstate';
 import { sessionMachine } from '../../machines/session.machine.js';
 import { supervisorMachine } from '../../machines/supervisor.machine.js';
-import { describeMachine, toDot, toMermaid, wrap, type DiagramState } from '../../src/tools/diagram.js';
+import { toDot } from '../../src/tools/diagram/dot.js';
+import { wrap } from '../../src/tools/diagram/layout.js';
+import { toMermaid } from '../../src/tools/diagram/mermaid.js';
+import { describeMachine, type DiagramState } from '../../src/tools/diagram/model.js';
 import { renderSvg } from '../../src/tools/visualize.js';
 import { demoMachine } from './demo-machine.js';
 

@@ -23,6 +23,7 @@ export type Supervisor = Actor<typeof supervisorMachine>;
 
 export interface SupervisorDeps {
   input: SupervisorInput;
+  clock: Clock;
   switchboard: Switchboard;
   log: Logger;
   metrics: Metrics;
@@ -36,7 +37,7 @@ export async function startSupervisor(deps: SupervisorDeps): Promise<Supervisor>
   const { log, metrics, inspect } = deps;
   const resolver: AnyActorLogic = deps.resolveTargets
     ? fromPromise<ResolvedTargets, ResolveInput>(({ input }) => deps.resolveTargets!(input))
-    : createResolveTargetsActor();
+    : createResolveTargetsActor(undefined, deps.clock);
   const sessions = sessionMachine.provide({ actors: { bridge: createBridgeActor(), resolveTargets: resolver as ReturnType<typeof createResolveTargetsActor> } });
   const machine = supervisorMachine.provide({
     actors: {

@@ -78,7 +78,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   const switchboard = new Switchboard<PeerLink>({ maxPayloadBytes: config.maxPayload, preauth, log, clock });
   const registry = new SessionRegistry(() => clock.wallMs());
   const metrics = new Metrics({ sessions: registry, plane: switchboard, clock });
-  const supervisor = await startSupervisor({ input: supervisorInput(config), switchboard, log, metrics, ...optional(deps) });
+  const supervisor = await startSupervisor({ input: supervisorInput(config), clock, switchboard, log, metrics, ...optional(deps) });
 
   const policy = new TargetPolicy({
     allow: config.allowTargets,
@@ -88,7 +88,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   });
   const limits = new RequestLimits(config, deps.redis ?? null, { log, storeError: (limit) => metrics.redisError(limit) });
   const sessionCounter: SessionCounter = deps.redis
-    ? new RedisSessionCounter(deps.redis, log, undefined, (operation) => metrics.redisError(operation))
+    ? new RedisSessionCounter(deps.redis, log, undefined, (operation) => metrics.redisError(operation), clock)
     : new MemorySessionCounter();
   let draining = false;
   const table = new SessionTable({

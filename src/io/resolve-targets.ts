@@ -5,6 +5,7 @@
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { fromPromise } from 'xstate';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { ResolveInput, ResolvedTargets } from '../../machines/types.js';
 import { neverPeerReason, normalizeAddress, parseHost } from '../net/address.js';
 import { sameEndpoint, type Endpoint, type Family } from '../../machines/endpoint.js';
@@ -18,12 +19,12 @@ export type Lookup = (name: string) => Promise<Array<{ address: string; family: 
 
 const systemLookup: Lookup = (name) => dnsLookup(name, { all: true, verbatim: true });
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string, clock: Clock): Promise<T> {
+  let timer: Timer | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
+    timer = clock.after(ms, () => reject(new Error(`${what}: timed out after ${ms} ms`)));
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, timeout]).finally(() => timer?.cancel());
 }
 
 /** Why a session may not send to an endpoint (target policy), or null. */
@@ -33,6 +34,7 @@ export async function resolveTargets(
   input: ResolveInput,
   lookup: Lookup = systemLookup,
   deny: DenyTarget = input.deny ?? (() => null),
+  clock: Clock = systemClock,
 ): Promise<ResolvedTargets> {
   const problems: string[] = [];
   // One list per host, so candidates keep the client's order whatever resolves first.
@@ -57,7 +59,7 @@ export async function resolveTargets(
         return;
       }
       try {
-        const records = await withTimeout(lookup(parsed.name), RESOLVE_TIMEOUT_MS, parsed.name);
+        const records = await withTimeout(lookup(parsed.name), RESOLVE_TIMEOUT_MS, parsed.name, clock);
         if (records.length === 0) problems.push(`${host}: no address`);
         for (const record of records) {
           const literal = normalizeAddress(record.address);
@@ -84,6 +86,6 @@ export async function resolveTargets(
 }
 
 /** The resolver actor: the session's own target policy comes with its input. */
-export function createResolveTargetsActor(lookup: Lookup = systemLookup) {
-  return fromPromise<ResolvedTargets, ResolveInput>(({ input }) => resolveTargets(input, lookup, input.deny));
+export function createResolveTargetsActor(lookup: Lookup = systemLookup, clock: Clock = systemClock) {
+  return fromPromise<ResolvedTargets, ResolveInput>(({ input }) => resolveTargets(input, lookup, input.deny, clock));
 }

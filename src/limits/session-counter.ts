@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -71,7 +72,7 @@ export type LeaseOperation = 'acquire' | 'renew' | 'release';
 export class RedisSessionCounter implements SessionCounter {
   readonly #local = new MemorySessionCounter();
   readonly #mine = new Map<string, Set<string>>();
-  readonly #timer: NodeJS.Timeout;
+  readonly #timer: Timer;
   /** Operations failing now: each logged once when it starts failing, and once when it works again. */
   readonly #failing = new Set<LeaseOperation>();
 
@@ -81,9 +82,9 @@ export class RedisSessionCounter implements SessionCounter {
     private readonly log: Logger,
     private readonly leaseMs = SESSION_LEASE_MS,
     private readonly onError: (operation: LeaseOperation) => void = () => {},
+    clock: Clock = systemClock,
   ) {
-    this.#timer = setInterval(() => this.#renew(), Math.max(10, Math.floor(leaseMs / 3)));
-    this.#timer.unref();
+    this.#timer = clock.every(Math.max(10, Math.floor(leaseMs / 3)), () => this.#renew());
   }
 
   #failed(operation: LeaseOperation, err: unknown): void {
@@ -142,6 +143,6 @@ export class RedisSessionCounter implements SessionCounter {
   }
 
   close(): void {
-    clearInterval(this.#timer);
+    this.#timer.cancel();
   }
 }

@@ -35,17 +35,21 @@ export function createUdpSocketActor(switchboard: Switchboard, log: Logger) {
     });
     let bound = false;
     let closed = false;
-    /** A bound socket that failed: closed, and the supervisor told (it says so on /readyz). */
-    const dead = (code: string, message: string) => {
-      if (closed) return;
+    /** Closes the socket once, whoever asks (the server, or a failure). */
+    const shut = () => {
+      if (closed) return false;
       closed = true;
       switchboard.detach(family);
       try {
         socket.close();
       } catch {
-        // Already closed: that may be how it failed.
+        // Already closed (that may be how it failed), or its bind failed: nothing to close.
       }
-      sendBack({ type: 'udp.error', family, code, message } satisfies UdpSocketEvent);
+      return true;
+    };
+    /** A bound socket that failed: closed, and the supervisor told (it says so on /readyz). */
+    const dead = (code: string, message: string) => {
+      if (shut()) sendBack({ type: 'udp.error', family, code, message } satisfies UdpSocketEvent);
     };
 
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -72,14 +76,7 @@ export function createUdpSocketActor(switchboard: Switchboard, log: Logger) {
     });
 
     return () => {
-      if (closed) return;
-      closed = true;
-      switchboard.detach(family);
-      try {
-        socket.close();
-      } catch {
-        // Closing a socket whose bind failed throws ERR_SOCKET_DGRAM_NOT_RUNNING: nothing to close.
-      }
+      shut();
     };
   });
 }

@@ -67,7 +67,7 @@ export const MESSAGES: Record<CloseReason | WaitReason, (timing: SessionTiming) 
   punch_timeout: (t) => `punching failed: no authenticated heartbeat from the peer within ${t.punchTimeoutMs} ms`,
   no_candidates: () => 'no usable peer address',
   token_expired: () => 'the token of this session expired',
-  peer_timeout: (t) => `no heartbeat from the peer for ${t.peerTimeoutMs} ms`,
+  peer_timeout: (t) => `no heartbeat from the peer that shows it still hears us for ${t.peerTimeoutMs} ms`,
   peer_closed: () => 'the peer session closed',
 };
 

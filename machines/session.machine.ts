@@ -27,6 +27,7 @@ import {
   type BridgeCommand,
   type BridgeInput,
   type CloseReason,
+  type Echo,
   type Endpoint,
   type Family,
   type PeerHeartbeatEvent,
@@ -101,9 +102,7 @@ export const sessionMachine = setup({
   },
   delays: {
     punchInterval: ({ context }) => context.timing.punchMs,
-    heartbeatInterval: ({ context }) => context.timing.heartbeatMs,
     fallbackDelay: ({ context }) => context.timing.fallbackMs,
-    peerTimeout: ({ context }) => context.timing.peerTimeoutMs,
     punchTimeout: ({ context }) => context.timing.punchTimeoutMs,
   },
   guards: {
@@ -115,8 +114,6 @@ export const sessionMachine = setup({
     provesPath: ({ context }, event: PeerHeartbeatEvent) => echoesFreshly(context, event) && !context.retired.includes(event.peerSalt),
     isNewVoice: ({ context }, event: PeerHeartbeatEvent) => context.heard?.salt !== event.peerSalt,
     isCurrentPeer: ({ context }, peerSalt: string) => context.peer?.salt === peerSalt,
-    /** The established peer, and it has heard us recently: the path still works both ways. */
-    peerProvesPath: ({ context }, event: PeerHeartbeatEvent) => context.peer?.salt === event.peerSalt && echoesFreshly(context, event),
     /** ... from a new address or port (NAT rebinding). */
     peerMoved: ({ context }, event: PeerHeartbeatEvent) =>
       context.peer?.salt === event.peerSalt && echoesFreshly(context, event) && !sameEndpoint(context.peer.endpoint, event.from),
@@ -147,15 +144,12 @@ export const sessionMachine = setup({
       enqueue.sendTo('bridge', { type: 'heartbeat', to: [to], echo: context.heard } satisfies BridgeCommand);
       enqueue.assign({ learned: spend(context.learned, [to]) });
     }),
-    beat: sendTo('bridge', ({ context }) => ({
-      type: 'heartbeat' as const,
-      to: [context.peer!.endpoint],
-      echo: context.heard,
-    })),
     openPath: sendTo('bridge', ({ context }) => ({
       type: 'path.up' as const,
       peerSalt: context.peer!.salt,
       endpoint: context.peer!.endpoint,
+      echo: context.heard,
+      rttMs: context.peer!.rttMs,
     })),
     closePath: sendTo('bridge', { type: 'path.down' }),
     closeBridge: sendTo('bridge', ({ context }) => ({
@@ -181,7 +175,7 @@ export const sessionMachine = setup({
       },
       heard: echoOf(event),
     })),
-    noteHeard: assign((_, event: PeerHeartbeatEvent) => ({ heard: echoOf(event) })),
+    noteSilence: assign((_, heard: Echo | null) => ({ heard })),
     losePeer: assign(({ context }, reason: WaitReason) => ({
       waitReason: reason,
       learned: context.peer ? prove(context.learned, context.peer.endpoint) : context.learned,
@@ -295,13 +289,22 @@ export const sessionMachine = setup({
     },
 
     udp_established: {
-      description: 'The path works both ways: data flows; heartbeats every heartbeat interval keep the NAT mapping open.',
-      type: 'parallel',
-      // The heartbeat goes out before queued data, so the peer (if it is not established yet)
-      // hears the proof first.
-      entry: ['reportEstablished', 'beat', 'openPath'],
+      description:
+        'The path works both ways: data flows. Its IO keeps it (a heartbeat every heartbeat interval) and watches it ' +
+        '(peer.silent: no heartbeat echoed us freshly for the peer timeout); only what changes the state comes here.',
+      // The IO sends the first heartbeat at path.up, before queued data: the peer hears the proof first.
+      entry: ['reportEstablished', 'openPath'],
       exit: 'closePath',
       on: {
+        // NAT rebinding: the same peer session, echoing us freshly, from a new address or port.
+        'peer.heartbeat': {
+          guard: { type: 'peerMoved', params: ({ event }) => event },
+          actions: [{ type: 'refreshPeer', params: ({ event }) => event }, 'openPath', 'reportEstablished'],
+        },
+        'peer.silent': {
+          target: 'udp_waiting',
+          actions: [{ type: 'noteSilence', params: ({ event }) => event.heard }, { type: 'losePeer', params: 'peer_timeout' }],
+        },
         // Another peer session's CLOSE falls through to the root, which retires it.
         'peer.close': {
           guard: { type: 'isCurrentPeer', params: ({ event }) => event.peerSalt },
@@ -310,60 +313,6 @@ export const sessionMachine = setup({
             { type: 'retire', params: ({ event }) => event.peerSalt },
             { type: 'losePeer', params: 'peer_closed' },
           ],
-        },
-      },
-      states: {
-        heartbeat: {
-          description: 'Keeps the NAT mapping open and lets the peer measure RTT.',
-          initial: 'tick',
-          states: {
-            tick: {
-              description: 'One heartbeat interval; each one sends a heartbeat to the peer.',
-              after: { heartbeatInterval: { target: 'tick', reenter: true, actions: 'beat' } },
-            },
-          },
-        },
-        watchdog: {
-          description: 'Notices when the peer falls silent.',
-          initial: 'alive',
-          states: {
-            alive: {
-              description: 'Restarted by every heartbeat of the current peer that echoes us freshly.',
-              after: {
-                peerTimeout: {
-                  target: '#session.udp_waiting',
-                  actions: { type: 'losePeer', params: 'peer_timeout' },
-                },
-              },
-              on: {
-                'peer.heartbeat': [
-                  {
-                    // NAT rebinding: the same peer session, from a new address or port.
-                    guard: { type: 'peerMoved', params: ({ event }) => event },
-                    target: 'alive',
-                    reenter: true,
-                    actions: [
-                      { type: 'refreshPeer', params: ({ event }) => event },
-                      'openPath',
-                      'reportEstablished',
-                    ],
-                  },
-                  {
-                    guard: { type: 'peerProvesPath', params: ({ event }) => event },
-                    target: 'alive',
-                    reenter: true,
-                    actions: { type: 'refreshPeer', params: ({ event }) => event },
-                  },
-                  {
-                    // The peer is alive but has not heard us lately: echo its latest heartbeat
-                    // (so it can prove the path again once ours get through); the watchdog runs on.
-                    guard: { type: 'isCurrentPeer', params: ({ event }) => event.peerSalt },
-                    actions: { type: 'noteHeard', params: ({ event }) => event },
-                  },
-                ],
-              },
-            },
-          },
         },
       },
     },

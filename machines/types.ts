@@ -98,6 +98,11 @@ export interface PeerHeartbeatEvent {
 export type SessionEvent =
   | PeerHeartbeatEvent
   | { type: 'peer.close'; peerSalt: string }
+  /**
+   * The established path's watchdog (kept by the IO): no heartbeat of the peer echoed us freshly
+   * for the peer timeout. `heard`: the peer's latest heartbeat, what the session echoes from now.
+   */
+  | { type: 'peer.silent'; heard: Echo | null }
   | { type: 'ws.closed'; code: number }
   | { type: 'server.shutdown' }
   /** The client's token expired (the IO edge keeps the clock). */
@@ -108,7 +113,12 @@ export type SessionEvent =
 export type BridgeCommand =
   | { type: 'status'; frame: StatusFrame }
   | { type: 'heartbeat'; to: Endpoint[]; echo: Echo | null }
-  | { type: 'path.up'; peerSalt: string; endpoint: Endpoint }
+  /**
+   * Data may flow to the peer session `peerSalt` at `endpoint` (adopted, or moved there). The IO
+   * keeps the path from here: a heartbeat at once (before queued data) and every heartbeat
+   * interval, echoing `echo` until the peer's next; the watchdog (`peer.silent`).
+   */
+  | { type: 'path.up'; peerSalt: string; endpoint: Endpoint; echo: Echo | null; rttMs: number }
   | { type: 'path.down' }
   | { type: 'close'; code: number; reason: CloseReason };
 

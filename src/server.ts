@@ -17,6 +17,7 @@ import { createRoutes } from './http/routes.js';
 import { createUpgrades } from './http/upgrades.js';
 import { ownEndpointsOf } from './io/own-endpoints.js';
 import type { PeerLink } from './io/peer-link.js';
+import { HeartbeatWheel } from './io/heartbeat-wheel.js';
 import { SessionLink } from './io/session-link.js';
 import { Switchboard } from './io/switchboard.js';
 import { drainAndStop, readinessOf, startSupervisor, type Supervisor } from './lifecycle.js';
@@ -77,6 +78,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   const preauth = { perSourcePerS: config.udpPreauthPerS, totalPerS: config.udpPreauthTotalPerS };
   const switchboard = new Switchboard<PeerLink>({ maxPayloadBytes: config.maxPayload, preauth, log, clock });
   const registry = new SessionRegistry(() => clock.wallMs());
+  const wheel = new HeartbeatWheel(clock, (err) => log.error({ err: String(err) }, 'a session\'s path timers failed: that session is no longer kept alive'));
   const metrics = new Metrics({ sessions: registry, plane: switchboard, clock });
   const supervisor = await startSupervisor({ input: supervisorInput(config), clock, switchboard, log, metrics, ...optional(deps) });
 
@@ -101,6 +103,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
       new SessionLink({
         id, ws, socket, psk: params.key, maxPayload: config.maxPayload, switchboard, log, clock, limits: config,
         deny: (endpoint) => policy.deny(endpoint, grants.targets),
+        wheel, timing: config, onRtt: (rttMs) => metrics.rtt(rttMs),
         // A token accepted within the clock tolerance keeps its session for that tolerance too.
         tokenExpiresAtMs: config.sessionOutlivesToken ? null : grants.expiresAtMs + config.jwtClockToleranceS * 1000,
       }),

@@ -11,7 +11,7 @@
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Echo, SessionEvent } from '../../machines/types.js';
+import type { Echo, PeerHeartbeatEvent, SessionEvent } from '../../machines/types.js';
 import { formatEndpoint, sameEndpoint, type Endpoint } from '../../machines/endpoint.js';
 import { seal, type KeySchedule } from '../protocol/crypto.js';
 import { encodeHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
@@ -19,6 +19,9 @@ import { encodeHeader, MAX_COUNTER, PacketType, SALT_BYTES, type PacketHeader } 
 import { bucketOrNull, type TokenBucket } from '../limits/token-bucket.js';
 import type { Clock } from '../clock.js';
 import type { Channel, ChannelMember } from './channel.js';
+import type { HeartbeatWheel } from './heartbeat-wheel.js';
+import { PathTimers, type PathTiming } from './path-timers.js';
+import type { LinkStats } from './link-stats.js';
 import { PeerKeyring, type OpenResult, type PeerEntry } from './peer-keyring.js';
 
 /**
@@ -31,52 +34,7 @@ export const EARLY_DATA_MAX_DATAGRAMS = 32;
 /** Earlier salts of a session still recognised as its own (packets of it in flight). */
 export const PREVIOUS_SALTS_KEPT = 3;
 
-export type LinkDropCause =
-  | 'auth_failed'
-  | 'replay'
-  | 'unknown_peer'
-  | 'early_overflow'
-  | 'policy'
-  | 'client_backpressure'
-  | 'udp_ceiling'
-  | 'own_packet'
-  | 'no_socket';
-
-export interface LinkStats {
-  /** Authenticated datagrams received, and datagrams sent (heartbeats included). */
-  datagramsIn: number;
-  datagramsOut: number;
-  /** Peer DATA authenticated (delivered or dropped for backpressure), and client messages sent as DATA. */
-  messagesIn: number;
-  messagesOut: number;
-  bytesIn: number;
-  bytesOut: number;
-  messagesRejected: number;
-  drops: Record<LinkDropCause, number>;
-}
-
-export function newLinkStats(): LinkStats {
-  return {
-    datagramsIn: 0,
-    datagramsOut: 0,
-    messagesIn: 0,
-    messagesOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    messagesRejected: 0,
-    drops: {
-      auth_failed: 0,
-      replay: 0,
-      unknown_peer: 0,
-      early_overflow: 0,
-      policy: 0,
-      client_backpressure: 0,
-      udp_ceiling: 0,
-      own_packet: 0,
-      no_socket: 0,
-    },
-  };
-}
+export { newLinkStats, type LinkDropCause, type LinkStats } from './link-stats.js';
 
 /** Where packets leave: the switchboard. */
 export interface PacketSender {
@@ -96,6 +54,11 @@ export interface PeerLinkOptions {
   /** Authenticated peer DATA, in order, for the client. */
   deliver: (payload: Buffer) => void;
   clock: Clock;
+  /** The server's one timer for established paths (heartbeats, watchdogs). */
+  wheel: HeartbeatWheel;
+  timing: PathTiming;
+  /** Each round trip a heartbeat of the path's peer measured (ms), for the metrics. */
+  onRtt?: (rttMs: number) => void;
 }
 
 export type SendResult = 'sent' | 'udp_ceiling' | 'no_socket';
@@ -108,6 +71,11 @@ interface Path {
   txKey: KeyObject;
   /** Our salt when the path came up (CLOSE is sealed under it, even after it changed). */
   txSalt: Buffer;
+  /** The peer's latest heartbeat: what ours echo. */
+  heard: Echo | null;
+  /** The latest round trip measured (ms). */
+  rttMs: number;
+  timers: PathTimers;
 }
 
 /** Our salt, as bytes and hex, and the key our heartbeats are sealed with. */
@@ -164,6 +132,11 @@ export class PeerLink implements ChannelMember {
     return this.#path !== null;
   }
 
+  /** The latest round trip of the established path (ms), or null. */
+  get rttMs(): number | null {
+    return this.#path?.rttMs ?? null;
+  }
+
   /** What this side holds in memory, by structure (bounded each). */
   footprint(): { peerKeys: number; early: number } {
     return { peerKeys: this.#peers.size, early: this.#early.length };
@@ -175,6 +148,7 @@ export class PeerLink implements ChannelMember {
     this.emit = () => {};
     this.#options.stats.drops.unknown_peer += this.#early.length;
     this.#early = [];
+    if (this.#path) this.#options.wheel.remove(this.#path.timers);
     this.#path = null;
   }
 
@@ -225,7 +199,7 @@ export class PeerLink implements ChannelMember {
     entry?.heartbeatWindow.mark(header.counter);
     stats.datagramsIn++;
     const echoesUs = heartbeat.echoSalt === this.#me.hex;
-    this.emit({
+    const event: PeerHeartbeatEvent = {
       type: 'peer.heartbeat',
       peerSalt: header.salt,
       from,
@@ -234,7 +208,22 @@ export class PeerLink implements ChannelMember {
       echoesUs,
       echoAgeMs: echoesUs ? at - heartbeat.echoSentAt : null,
       rttMs: echoesUs ? Math.max(0, at - heartbeat.echoSentAt - heartbeat.echoDelayMs) : null,
-    });
+    };
+    const path = this.#path;
+    if (!path) {
+      this.emit(event);
+      return;
+    }
+    // Established: only what changes the session's state reaches its machine (a move); the
+    // rest is this path's bookkeeping. Other peer sessions are of no interest now.
+    if (header.salt !== path.salt) return;
+    path.heard = { salt: header.salt, sentAt: heartbeat.sentAt, at };
+    const fresh = event.echoAgeMs !== null && event.echoAgeMs <= this.#options.timing.peerTimeoutMs;
+    if (!fresh) return;
+    path.timers.proven(at);
+    path.rttMs = event.rttMs!;
+    this.#options.onRtt?.(path.rttMs);
+    if (!sameEndpoint(path.endpoint, from)) this.emit(event);
   }
 
   takeData(header: PacketHeader, datagram: Buffer): OpenResult {
@@ -272,11 +261,15 @@ export class PeerLink implements ChannelMember {
 
   // ---- from the machine (through the session link) ----
 
-  /** The machine adopted `salt` at `endpoint` (or the path moved there). */
-  openPath(salt: string, endpoint: Endpoint): void {
-    const { channel, log } = this.#options;
+  /**
+   * The machine adopted `salt` at `endpoint`, having heard `echo` (or the path moved there). A
+   * heartbeat goes at once, before any queued data, so that a peer not established yet hears
+   * the proof first; then one every heartbeat interval (path-timers.ts).
+   */
+  openPath(salt: string, endpoint: Endpoint, echo: Echo | null, rttMs: number): void {
+    const { channel, log, clock, wheel, timing } = this.#options;
     if (this.#path?.salt === salt) {
-      // The same peer session at a new endpoint (NAT rebinding): same keys, same windows.
+      // The same peer session at a new endpoint (NAT rebinding): same keys, windows and timers.
       if (!sameEndpoint(this.#path.endpoint, endpoint)) log.info({ session: this.#options.id, peer: formatEndpoint(endpoint) }, 'peer endpoint moved');
       this.#path.endpoint = endpoint;
       return;
@@ -284,10 +277,14 @@ export class PeerLink implements ChannelMember {
     // The machine adopts only peers whose heartbeat authenticated here; the path always has an entry.
     const entry = this.#peers.get(salt) ?? this.#peers.remember(salt, this.#keys.heartbeatKey(Buffer.from(salt, 'hex')), true)!;
     entry.bound = true;
-    if (this.#path) channel.pathDown(this.#path.salt, this);
-    this.#path = { salt, endpoint, entry, txKey: this.#keys.dataKey(this.#me.salt, entry.saltBytes), txSalt: this.#me.salt };
+    if (this.#path) this.#leavePath();
+    const timers = new PathTimers(timing, { beat: () => this.#beat(), silent: () => this.#silent() }, clock.now());
+    this.#path = { salt, endpoint, entry, txKey: this.#keys.dataKey(this.#me.salt, entry.saltBytes), txSalt: this.#me.salt, heard: echo, rttMs, timers };
     this.#lastPath = this.#path;
     channel.pathUp(salt, this);
+    this.#options.onRtt?.(rttMs);
+    this.#beat();
+    wheel.add(timers, timers.nextDue);
     const early = this.#early;
     this.#early = [];
     for (const held of early) {
@@ -299,9 +296,26 @@ export class PeerLink implements ChannelMember {
   /** The path is lost (or the session ends): a new salt from here on. */
   closePath(): void {
     if (!this.#path) return;
-    this.#options.channel.pathDown(this.#path.salt, this);
+    this.#leavePath();
     this.#path = null;
     this.#rotate();
+  }
+
+  #leavePath(): void {
+    const path = this.#path!;
+    this.#options.channel.pathDown(path.salt, this);
+    this.#options.wheel.remove(path.timers);
+  }
+
+  #beat(): void {
+    const path = this.#path;
+    if (path) this.sendHeartbeat(path.endpoint, path.heard);
+  }
+
+  /** The watchdog: the machine decides what silence means, and learns what to echo from here. */
+  #silent(): void {
+    const path = this.#path;
+    if (path) this.emit({ type: 'peer.silent', heard: path.heard });
   }
 
   sendHeartbeat(to: Endpoint, echo: Echo | null): void {

@@ -16,6 +16,8 @@ import type { BridgeCommand, SessionEvent, SessionPort } from '../../machines/ty
 import type { Endpoint } from '../../machines/endpoint.js';
 import type { Clock, Timer } from '../clock.js';
 import type { Channel } from './channel.js';
+import type { HeartbeatWheel } from './heartbeat-wheel.js';
+import type { PathTiming } from './path-timers.js';
 import { ClientLink, type LinkLimits } from './client-link.js';
 import { newLinkStats, PeerLink, type LinkStats } from './peer-link.js';
 import type { Switchboard } from './switchboard.js';
@@ -38,6 +40,11 @@ export interface SessionLinkOptions {
   deny: (endpoint: Endpoint) => string | null;
   /** When the session's token expires (ms since the epoch), or null to let it outlive the token. */
   tokenExpiresAtMs: number | null;
+  /** The server's one timer for established paths, and their timing. */
+  wheel: HeartbeatWheel;
+  timing: PathTiming;
+  /** Each round trip measured on the established path (ms). */
+  onRtt?: (rttMs: number) => void;
 }
 
 export class SessionLink implements SessionPort {
@@ -67,6 +74,9 @@ export class SessionLink implements SessionPort {
       stats: this.stats,
       deliver: (payload) => this.client.deliver(payload),
       clock,
+      wheel: options.wheel,
+      timing: options.timing,
+      ...(options.onRtt ? { onRtt: options.onRtt } : {}),
     });
     this.client = new ClientLink({
       id: options.id,
@@ -108,7 +118,7 @@ export class SessionLink implements SessionPort {
         for (const to of command.to) this.peer.sendHeartbeat(to, command.echo);
         return;
       case 'path.up':
-        this.peer.openPath(command.peerSalt, command.endpoint);
+        this.peer.openPath(command.peerSalt, command.endpoint, command.echo, command.rttMs);
         return this.client.flushQueue();
       case 'path.down':
         return this.peer.closePath();
@@ -133,6 +143,11 @@ export class SessionLink implements SessionPort {
   /** What this session holds in memory, by structure (bounded each). */
   footprint(): { peerKeys: number; early: number; queued: number; queuedBytes: number; wsBuffered: number } {
     return { ...this.peer.footprint(), ...this.client.footprint() };
+  }
+
+  /** The latest round trip of the established path (ms), or null. */
+  get rttMs(): number | null {
+    return this.peer.rttMs;
   }
 
   /** The session's current salt on the wire (hex). */

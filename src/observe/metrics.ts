@@ -119,13 +119,17 @@ export class Metrics {
     sources.sessions.on((event) => {
       if (event.type === 'transition') this.#transitions.inc({ from: event.from, to: event.to });
       else if (event.type === 'established') this.#established.observe(event.afterMs / 1000);
-      else if (event.type === 'rtt') this.#rtt.observe(event.rttMs / 1000);
     });
   }
 
   refusal(refusal: Refusal): void {
     this.#refusals.inc({ status: String(refusal.status), code: refusal.code });
     if (refusal.status === 401) this.#authFailures.inc({ code: refusal.code });
+  }
+
+  /** A round trip a heartbeat measured (ms). */
+  rtt(rttMs: number): void {
+    this.#rtt.observe(rttMs / 1000);
   }
 
   redisError(operation: string): void {

@@ -51,8 +51,7 @@ export type RegistryEvent =
   | { type: 'changed'; id: string }
   | { type: 'removed'; id: string }
   | { type: 'transition'; id: string; from: string; to: string }
-  | { type: 'established'; id: string; afterMs: number }
-  | { type: 'rtt'; id: string; rttMs: number };
+  | { type: 'established'; id: string; afterMs: number };
 
 type Totals = Traffic & { drops: Partial<Record<LinkDropCause, number>> };
 
@@ -97,7 +96,6 @@ export class SessionRegistry {
         this.#emit({ type: 'established', id, afterMs: record.establishedAt - record.openedAt });
       }
     }
-    if (view.rttMs !== null && view.rttMs !== before.rttMs) this.#emit({ type: 'rtt', id, rttMs: view.rttMs });
     if (view.state !== before.state || view.peer !== before.peer || view.family !== before.family) this.#emit({ type: 'changed', id });
   }
 
@@ -148,9 +146,12 @@ export class SessionRegistry {
 
   #json(record: SessionRecord): SessionJson {
     const s = record.link.stats;
+    // The round trip of an established path is the IO's latest (heartbeats no longer pass the machine).
+    const liveRtt = record.view.status === 'UDP_ESTABLISHED' ? record.link.rttMs : null;
     return {
       id: record.id,
       ...record.view,
+      rttMs: liveRtt === null ? record.view.rttMs : Math.round(liveRtt * 1000) / 1000,
       subject: record.subject,
       client: record.client,
       openedAt: new Date(record.openedAt).toISOString(),

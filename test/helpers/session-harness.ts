@@ -102,6 +102,10 @@ export function startSession(options: HarnessOptions = {}) {
       };
       actor.send(event);
     },
+    /** The IO's watchdog of the established path: the peer stopped proving it. */
+    silent(heard: { salt: string; sentAt: number } | null = { salt: 'aaaaaaaaaaaaaaaa', sentAt: peerClock }) {
+      actor.send({ type: 'peer.silent', heard: heard && { ...heard, at: now } });
+    },
     state() {
       return actor.getSnapshot().value;
     },

@@ -23,8 +23,13 @@ const PER_SOURCE = 6;
 /** Sockets bound at once (well under the file descriptor limit). */
 const BATCH = 250;
 const MESSAGES = 200;
-/** The flood's rate: three times the server-wide budget, from ever new addresses. */
-const FLOOD_PER_S = 15_000;
+/**
+ * The flood's rate: twice the server-wide budget, from ever new addresses. (A flood faster than
+ * the server can read fills the kernel's socket buffer, and the kernel drops genuine datagrams
+ * with forged ones: README, "beyond any userland program". This one the server can read while
+ * other tests load the machine.)
+ */
+const FLOOD_PER_S = 10_000;
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {

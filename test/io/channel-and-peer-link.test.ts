@@ -15,7 +15,10 @@ import { PreauthGate } from '../../src/limits/preauth-gate.js';
 import { KeySchedule, open, seal } from '../../src/protocol/crypto.js';
 import { decodeHeartbeat, encodeHeartbeat } from '../../src/protocol/heartbeat.js';
 import { decodeHeader, encodeHeader, PacketType, type PacketHeader } from '../../src/protocol/packet.js';
+import { HeartbeatWheel } from '../../src/io/heartbeat-wheel.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+
+const TIMING = { heartbeatMs: 1000, peerTimeoutMs: 5000 };
 
 const PEER: Endpoint = { family: 'ipv4', address: '192.0.2.9', port: 40000 };
 const log = createLogger('silent');
@@ -27,6 +30,9 @@ function world(options: { perSourcePerS?: number; totalPerS?: number } = {}) {
   const gate = new PreauthGate({ perSourcePerS: options.perSourcePerS ?? 0, totalPerS: options.totalPerS ?? 0 });
   const channel = new Channel<PeerLink>(new KeySchedule(psk).channelId().toString('hex'), psk, drops, gate);
   const sent: Array<{ to: Endpoint; datagram: Buffer }> = [];
+  const wheel = new HeartbeatWheel(clock, (err) => {
+    throw err;
+  });
   const member = () => {
     const events: SessionEvent[] = [];
     const delivered: Buffer[] = [];
@@ -41,6 +47,8 @@ function world(options: { perSourcePerS?: number; totalPerS?: number } = {}) {
       stats,
       deliver: (p) => delivered.push(p),
       clock,
+      wheel,
+      timing: TIMING,
     });
     link.join((e) => events.push(e));
     return { link, events, delivered, stats };
@@ -121,7 +129,7 @@ describe('channel', () => {
     w.deliver(p.heartbeat());
     w.deliver(p.heartbeat());
     expect(w.drops.preauth_budget).toBe(1);
-    a.link.openPath(p.hex, PEER);
+    a.link.openPath(p.hex, PEER, null, 1);
     for (let i = 0; i < 10; i++) w.deliver(p.heartbeat());
     for (let i = 0; i < 10; i++) w.deliver(p.data(a.link.salt, `m${i}`));
     expect(w.drops.preauth_budget).toBe(1);
@@ -141,7 +149,7 @@ describe('peer link', () => {
     w.deliver(other.data(a.link.salt, 'not adopted'));
     w.deliver(p.data(a.link.salt, 'early 2'));
     expect(a.delivered).toEqual([]);
-    a.link.openPath(p.hex, PEER);
+    a.link.openPath(p.hex, PEER, null, 1);
     expect(a.delivered.map(String)).toEqual(['early 1', 'early 2']);
     expect(a.stats.drops.unknown_peer).toBe(1);
   });
@@ -161,7 +169,7 @@ describe('peer link', () => {
     const a = w.member();
     const p = w.peer();
     w.deliver(p.heartbeat());
-    a.link.openPath(p.hex, PEER);
+    a.link.openPath(p.hex, PEER, null, 1);
     const before = a.link.salt;
     const recorded = p.data(before, 'recorded');
     w.deliver(recorded);
@@ -187,14 +195,89 @@ describe('peer link', () => {
     const p = w.peer();
     w.deliver(p.heartbeat());
     a.link.sendHeartbeat(PEER, null);
-    a.link.openPath(p.hex, PEER);
+    a.link.openPath(p.hex, PEER, { salt: p.hex, sentAt: 5, at: w.clock.now() }, 1); // a heartbeat at once
     a.link.sendData(Buffer.from('d'));
-    a.link.sendHeartbeat(PEER, { salt: p.hex, sentAt: 5, at: w.clock.now() });
     a.link.closePath();
     a.link.sendHeartbeat(PEER, null);
     const counters = w.sent.map((s) => (decodeHeader(s.datagram) as PacketHeader).counter);
     expect(counters).toEqual([0, 1, 2, 3]);
-    const echo = decodeHeartbeat(open(w.keys.heartbeatKey(Buffer.from(a.link.ownSalts[1]!, 'hex')), w.sent[2]!.datagram)!);
+    const echo = decodeHeartbeat(open(w.keys.heartbeatKey(Buffer.from(a.link.ownSalts[1]!, 'hex')), w.sent[1]!.datagram)!);
     expect(echo).toMatchObject({ echoSalt: p.hex });
   });
 });
+
+describe('peer link: an established path kept by the IO (the heartbeat wheel, a fake clock)', () => {
+  /** a's session established with peer p, whose heartbeats echo what a sent last. */
+  function established() {
+    const w = world();
+    const a = w.member();
+    const p = w.peer();
+    w.deliver(p.heartbeat());
+    a.link.openPath(p.hex, PEER, { salt: p.hex, sentAt: 5, at: w.clock.now() }, 1);
+    const beats = () => w.sent.filter((s) => (decodeHeader(s.datagram) as PacketHeader).type === PacketType.HEARTBEAT);
+    const lastBeat = () => decodeHeartbeat(open(w.keys.heartbeatKey(Buffer.from(a.link.salt, 'hex')), beats().at(-1)!.datagram)!) as Exclude<ReturnType<typeof decodeHeartbeat>, string>;
+    /** The peer answers our latest heartbeat: a fresh echo. */
+    const answer = (from: Endpoint = PEER) => w.deliver(p.heartbeat({ salt: a.link.salt, sentAt: lastBeat().sentAt }), from);
+    return { ...w, a, p, beats, lastBeat, answer };
+  }
+
+  it('a heartbeat at path up, then one every heartbeat interval, echoing the peer\'s latest', () => {
+    const e = established();
+    expect(e.beats()).toHaveLength(1);
+    e.clock.advance(999);
+    expect(e.beats()).toHaveLength(1);
+    e.clock.advance(20); // the wheel's resolution is 10 ms
+    expect(e.beats()).toHaveLength(2);
+    e.answer();
+    e.clock.advance(1000);
+    expect(e.beats()).toHaveLength(3);
+    expect(e.lastBeat().echoSalt).toBe(e.p.hex);
+    expect(e.a.events.filter((ev) => ev.type === 'peer.heartbeat')).toHaveLength(1); // only the first, before the path
+  });
+
+  it('fresh echoes keep the path; without them the watchdog says peer.silent after the peer timeout, with what to echo', () => {
+    const e = established();
+    for (let i = 0; i < 8; i++) {
+      e.clock.advance(1000);
+      e.answer();
+    }
+    expect(e.a.events.some((ev) => ev.type === 'peer.silent')).toBe(false);
+    // The peer keeps sending, but no longer hears us: it echoes a heartbeat of ours older than the timeout.
+    const stale = e.clock.now() - 5001;
+    for (let i = 0; i < 5; i++) {
+      e.clock.advance(1000);
+      e.deliver(e.p.heartbeat({ salt: e.a.link.salt, sentAt: stale }));
+    }
+    e.clock.advance(20);
+    const silent = e.a.events.find((ev) => ev.type === 'peer.silent');
+    expect(silent).toMatchObject({ type: 'peer.silent', heard: { salt: e.p.hex, sentAt: 5 } });
+    expect(e.a.events.filter((ev) => ev.type === 'peer.heartbeat')).toHaveLength(1);
+  });
+
+  it('a fresh heartbeat from a new endpoint goes to the machine (a move); a stale one does not', () => {
+    const e = established();
+    const elsewhere: Endpoint = { ...PEER, port: 41234 };
+    e.deliver(e.p.heartbeat({ salt: e.a.link.salt, sentAt: -1e9 }), elsewhere); // stale
+    expect(e.a.events.filter((ev) => ev.type === 'peer.heartbeat')).toHaveLength(1);
+    e.answer(elsewhere);
+    expect(e.a.events.at(-1)).toMatchObject({ type: 'peer.heartbeat', from: elsewhere, echoesUs: true });
+  });
+
+  it('other peer sessions are not the established session\'s business: nothing reaches the machine', () => {
+    const e = established();
+    const other = e.peer();
+    e.deliver(other.heartbeat({ salt: e.a.link.salt, sentAt: e.lastBeat().sentAt }));
+    expect(e.a.events.filter((ev) => ev.type === 'peer.heartbeat')).toHaveLength(1);
+  });
+
+  it('the path leaves the wheel when it closes: no more heartbeats, no watchdog', () => {
+    const e = established();
+    e.a.link.closePath();
+    const count = e.beats().length;
+    e.clock.advance(10_000);
+    expect(e.beats()).toHaveLength(count);
+    expect(e.a.events.some((ev) => ev.type === 'peer.silent')).toBe(false);
+    expect(e.clock.pendingTimers).toBe(0);
+  });
+});
+

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../../machines/types.js';
 import type { PeerLink } from '../../src/io/peer-link.js';
+import { HeartbeatWheel } from '../../src/io/heartbeat-wheel.js';
 import { SessionLink } from '../../src/io/session-link.js';
 import { Switchboard } from '../../src/io/switchboard.js';
 import { createLogger } from '../../src/log.js';
@@ -32,6 +33,10 @@ async function setup(tokenInMs: number | null = null) {
     limits: { clientMsgsPerS: 0, clientBytesPerS: 0, udpOutPerS: 0 },
     deny: (e) => (e.address === '192.0.2.66' ? 'denied by a test rule' : null),
     tokenExpiresAtMs: tokenInMs === null ? null : clock.wallMs() + tokenInMs,
+    wheel: new HeartbeatWheel(clock, (err) => {
+      throw err;
+    }),
+    timing: { heartbeatMs: 1000, peerTimeoutMs: 5000 },
   });
   const events: SessionEvent[] = [];
   return { pair, clock, link, events, attach: () => link.attach((e) => events.push(e)) };

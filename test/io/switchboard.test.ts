@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { describe, expect, it } from 'vitest';
+import { HeartbeatWheel } from '../../src/io/heartbeat-wheel.js';
 import { newLinkStats, PeerLink } from '../../src/io/peer-link.js';
 import { Switchboard, VERSION_LOG_LINES_PER_MINUTE } from '../../src/io/switchboard.js';
 import { KeySchedule, seal } from '../../src/protocol/crypto.js';
@@ -44,7 +45,10 @@ describe('Switchboard', () => {
     expect(sb.channelFor(Buffer.from(psk))).toBe(channel);
     expect(sb.channelFor(randomBytes(32))).not.toBe(channel);
     const events: string[] = [];
-    const link = new PeerLink({ id: 'x', channel, sender: sb, log: captureLogs().log, deny: () => null, udpOutPerS: 0, stats: newLinkStats(), deliver: () => {}, clock });
+    const wheel = new HeartbeatWheel(clock, (err) => {
+      throw err;
+    });
+    const link = new PeerLink({ id: 'x', channel, sender: sb, log: captureLogs().log, deny: () => null, udpOutPerS: 0, stats: newLinkStats(), deliver: () => {}, clock, wheel, timing: { heartbeatMs: 1000, peerTimeoutMs: 5000 } });
     link.join((e) => events.push(e.type));
     sb.deliver('ipv4', heartbeatOf(psk), '192.0.2.1', 1);
     expect(events).toEqual(['peer.heartbeat']);

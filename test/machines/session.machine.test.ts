@@ -88,9 +88,9 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
     const established = s.frames().at(-1)!;
     expect(established).toMatchObject({ status: 'UDP_ESTABLISHED', family: 'ipv4', peer: '203.0.113.7:40000', rttMs: 1.25 });
-    expect(s.commands).toContainEqual({ type: 'path.up', peerSalt: 'aaaaaaaaaaaaaaaa', endpoint: V4 });
-    // An immediate heartbeat lets the peer establish too, without waiting a whole interval.
-    expect(s.heartbeats().at(-1)).toMatchObject({ to: [V4], echo: { salt: 'aaaaaaaaaaaaaaaa' } });
+    // The path's IO sends a heartbeat at once (so the peer can establish too, without waiting a
+    // whole interval), echoing what the machine heard: test/io/channel-and-peer-link.test.ts.
+    expect(s.commands).toContainEqual({ type: 'path.up', peerSalt: 'aaaaaaaaaaaaaaaa', endpoint: V4, echo: expect.objectContaining({ salt: 'aaaaaaaaaaaaaaaa' }), rttMs: 1.25 });
   });
 
   it('refuses stale proofs (an echo older than the peer timeout)', async () => {
@@ -100,15 +100,14 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
   });
 
-  it('heartbeats every heartbeat interval while established', async () => {
+  it('keeps no timer of its own while established: the path\'s IO beats and watches (issue 13)', async () => {
     const s = startSession();
     await settle();
     s.heartbeat(V6);
-    const before = s.heartbeats().length;
-    s.advance(999);
-    expect(s.heartbeats().length).toBe(before);
-    s.advance(1);
-    expect(s.heartbeats().length).toBe(before + 1);
+    const before = s.commands.length;
+    s.advance(60_000);
+    expect(s.commands.length).toBe(before); // no heartbeat commands, no timeout: the IO sends them and says peer.silent
+    expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
   });
 
   it('goes back to UDP_WAITING when the peer is silent for the peer timeout, and keeps punching its last endpoint', async () => {
@@ -116,14 +115,8 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     await settle();
     const moved = { ...V6, port: 50000 };
     s.heartbeat(moved);
-    for (let i = 0; i < 4; i++) {
-      s.advance(1000);
-      s.heartbeat(moved); // keeps it alive
-    }
     expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
-    s.advance(4999);
-    expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
-    s.advance(1);
+    s.silent(); // the IO's watchdog: no fresh echo for the peer timeout
     expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
     expect(s.frames().at(-1)).toMatchObject({ status: 'UDP_WAITING', family: 'ipv6', reason: 'peer_timeout' });
     expect(s.commands.at(-1)?.type === 'heartbeat' && s.commands.at(-1)).toMatchObject({ to: [V6, moved] });
@@ -137,7 +130,7 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     const rebound = { ...V4, port: 41234 };
     s.heartbeat(rebound);
     expect(s.frames().at(-1)).toMatchObject({ status: 'UDP_ESTABLISHED', peer: '203.0.113.7:41234' });
-    expect(s.commands).toContainEqual({ type: 'path.up', peerSalt: 'aaaaaaaaaaaaaaaa', endpoint: rebound });
+    expect(s.commands).toContainEqual(expect.objectContaining({ type: 'path.up', peerSalt: 'aaaaaaaaaaaaaaaa', endpoint: rebound }));
     const count = s.frames().length;
     s.heartbeat(rebound);
     expect(s.frames().length).toBe(count); // same place: no new frame
@@ -153,22 +146,20 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     s.heartbeat({ ...V4, port: 41235 }, { echoesUs: false });
     expect(s.frames().length).toBe(frames);
     expect(s.commands.filter((c) => c.type === 'path.up')).toHaveLength(1);
-    // Keeps arriving from the path's own endpoint, but never echoes us: the watchdog runs out.
-    for (let i = 0; i < 4; i++) {
-      s.advance(1000);
-      s.heartbeat(V4, { echoesUs: false });
-    }
-    s.advance(1000);
+    // Keeping it alive is the IO's watchdog (test/io): only its peer.silent ends the path.
+    s.heartbeat(V4, { echoesUs: false });
+    expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
+    s.silent();
     expect(s.frames().at(-1)).toMatchObject({ status: 'UDP_WAITING', reason: 'peer_timeout' });
   });
 
-  it('echoes the peer\'s latest heartbeat even when it did not echo us (so the peer can prove the path again)', async () => {
+  it('after the peer fell silent, echoes the peer\'s latest heartbeat the IO heard (so the peer can prove the path again)', async () => {
     const s = startSession();
     await settle();
     s.heartbeat(V4);
-    s.heartbeat(V4, { echoesUs: false }); // sentAt 2 in the peer's clock
-    s.advance(1000);
-    expect(s.heartbeats().at(-1)?.echo).toMatchObject({ salt: 'aaaaaaaaaaaaaaaa', sentAt: 2 });
+    s.silent({ salt: 'aaaaaaaaaaaaaaaa', sentAt: 42 }); // heard by the IO after the adoption
+    s.advance(200);
+    expect(s.heartbeats().at(-1)?.echo).toMatchObject({ salt: 'aaaaaaaaaaaaaaaa', sentAt: 42 });
   });
 
   it('ignores other peer sessions while established', async () => {
@@ -177,7 +168,7 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     s.heartbeat(V4);
     s.heartbeat({ ...V4, port: 1 }, { salt: 'bbbbbbbbbbbbbbbb' });
     expect(s.frames().at(-1)).toMatchObject({ peer: '203.0.113.7:40000' });
-    s.advance(5000); // only the other session spoke: the peer is silent
+    s.silent(); // only the other session spoke: the peer is silent
     expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
   });
 
@@ -200,7 +191,7 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     s.heartbeat(V6, { salt: 'bbbbbbbbbbbbbbbb' }); // adopted
     s.actor.send({ type: 'peer.close', peerSalt: 'aaaaaaaaaaaaaaaa' }); // not the peer: stay established
     expect(s.actor.getSnapshot().matches('udp_established')).toBe(true);
-    s.advance(5000); // the peer goes silent
+    s.silent(); // the peer goes silent
     expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
     s.heartbeat(V6, { salt: 'aaaaaaaaaaaaaaaa' }); // a late heartbeat of the closed session, echoing us
     expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
@@ -239,7 +230,7 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     await settle();
     s.advance(9000);
     s.heartbeat(V6);
-    s.advance(5000); // peer timeout -> waiting again
+    s.silent(); // peer timeout -> waiting again
     expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);
     s.advance(9999);
     expect(s.actor.getSnapshot().matches('udp_waiting')).toBe(true);

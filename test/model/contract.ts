@@ -101,7 +101,6 @@ export class Contract {
     const delay = parseDelay(event.type);
     if (delay) {
       if (delay.delay === 'fallbackDelay') this.#wait('ipv4');
-      if (delay.delay === 'peerTimeout') this.#lose('peer_timeout');
       if (delay.delay === 'punchTimeout') this.#close('punch_timeout', true);
       return out;
     }
@@ -114,6 +113,10 @@ export class Contract {
         return out;
       case 'token.expired':
         this.#close('token_expired', true);
+        return out;
+      case 'peer.silent':
+        // "no heartbeat from the peer that shows it still hears us for --peer-timeout-ms"
+        if (this.leaf === 'udp_established') this.#lose('peer_timeout');
         return out;
       case 'peer.close': {
         // "A peer session that said CLOSE is never adopted again", whenever it says it.

@@ -125,11 +125,11 @@ export function estimateCost(path: ModelPath): number | null {
       prev.matches({ udp_waiting: 'ipv6' }) ? fallbackDue : Infinity,
       prev.matches('udp_established') ? watchdogDue : Infinity,
     );
-    switch (delay?.delay) {
+    switch (event.type === 'peer.silent' ? 'peerSilent' : delay?.delay) {
       case 'fallbackDelay':
         now = fallbackDue;
         break;
-      case 'peerTimeout':
+      case 'peerSilent':
         now = watchdogDue;
         break;
       case 'punchTimeout':
@@ -144,7 +144,7 @@ export function estimateCost(path: ModelPath): number | null {
     if (next.matches({ udp_waiting: 'ipv6' }) && !prev.matches({ udp_waiting: 'ipv6' })) {
       fallbackDue = next.context.candidates.some((c) => c.family === 'ipv4') ? now + TIMING.fallbackMs : Infinity;
     }
-    // The watchdog restarts when the path is established and on every heartbeat of the peer.
+    // The IO's watchdog restarts when the path is established and on every fresh heartbeat of the peer.
     const fromPeer = event.type === 'peer.heartbeat' && prev.context.peer?.salt === (event as PeerHeartbeatEvent).peerSalt;
     if (next.matches('udp_established') && (!prev.matches('udp_established') || fromPeer)) {
       watchdogDue = now + TIMING.peerTimeoutMs;

@@ -140,7 +140,8 @@ export interface DelayEvent {
 /** Every event of the model: the machine's own, plus the resolver's outcome and its timers. */
 export type ModelEvent = SessionEvent | ResolvedEvent | ResolveFailedEvent | DelayEvent;
 
-export const DELAYS = ['punchInterval', 'heartbeatInterval', 'fallbackDelay', 'peerTimeout', 'punchTimeout'] as const;
+/** The machine's own timers (an established path's heartbeats and watchdog are its IO's: `peer.silent`). */
+export const DELAYS = ['punchInterval', 'fallbackDelay', 'punchTimeout'] as const;
 export type DelayName = (typeof DELAYS)[number];
 
 export function delayEvent(delay: DelayName, stateId: string): DelayEvent {
@@ -161,8 +162,7 @@ export function parseDelay(type: string): { delay: DelayName; stateId: string } 
  * keeps "old enough for a stale echo" sound (real age >= model age).
  */
 function timeOf(event: EventObject | undefined): number {
-  const d = event && parseDelay(event.type);
-  return d?.delay === 'peerTimeout' ? TIMING.peerTimeoutMs : 0;
+  return event?.type === 'peer.silent' ? TIMING.peerTimeoutMs : 0;
 }
 
 const ECHO_AGE: Record<Exclude<Echo, 'none'>, number> = { fresh: 1, stale: TIMING.peerTimeoutMs + 50 };
@@ -354,11 +354,14 @@ export function eventsOf(snapshot: ModelSnapshot, options: { coarse?: boolean } 
     if (family === 'ipv6' && hasIpv4) out.push(delayEvent('fallbackDelay', 'session.udp_waiting.ipv6'));
     if (family === 'ipv4' || !hasIpv4) out.push(delayEvent('punchTimeout', 'session.udp_waiting'));
   } else if (snapshot.matches('udp_established')) {
+    // Established, only what changes the state reaches the machine (issue 13): the peer echoing
+    // us freshly from somewhere else (a move), and the IO's watchdog (peer.silent). The path's
+    // own heartbeats, the peer's at its endpoint and other sessions' are the IO's (test/io).
     const peer = c.peer!;
-    if (options.coarse) out.push(heartbeatEvent(peer.salt, endpointName(peer.endpoint), 'fresh'));
-    else heartbeats(echoes);
-    out.push(delayEvent('heartbeatInterval', 'session.udp_established.heartbeat.tick'));
-    out.push(delayEvent('peerTimeout', 'session.udp_established.watchdog.alive'));
+    if (!options.coarse) {
+      for (const from of ENDPOINT_NAMES) if (from !== endpointName(peer.endpoint)) out.push(heartbeatEvent(peer.salt, from, 'fresh'));
+    }
+    out.push({ type: 'peer.silent', heard: c.heard });
   }
   // A CLOSE is sealed for the session it is said to (protocol v1): a peer can say it only once
   // it has heard this session, that is once the session has punched (not while resolving).
@@ -388,6 +391,8 @@ export function eventLabel(event: ModelEvent): string {
     }
     case 'peer.close':
       return `CLOSE ${(event as { peerSalt: string }).peerSalt}`;
+    case 'peer.silent':
+      return 'peer silent';
     default:
       return event.type;
   }

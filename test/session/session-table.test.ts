@@ -12,6 +12,7 @@ import { Refusal } from '../../src/errors.js';
 import type { Admitted } from '../../src/http/admission.js';
 import { createBridgeActor } from '../../src/io/bridge.actor.js';
 import type { PeerLink } from '../../src/io/peer-link.js';
+import { HeartbeatWheel } from '../../src/io/heartbeat-wheel.js';
 import { SessionLink } from '../../src/io/session-link.js';
 import { Switchboard } from '../../src/io/switchboard.js';
 import { createLogger } from '../../src/log.js';
@@ -31,6 +32,9 @@ function table(maxSessions = 2) {
   const log = createLogger('silent');
   const switchboard = new Switchboard<PeerLink>({ maxPayloadBytes: 1200, preauth: { perSourcePerS: 0, totalPerS: 0 }, log, clock });
   const registry = new SessionRegistry(() => clock.wallMs());
+  const wheel = new HeartbeatWheel(clock, (err) => {
+    throw err;
+  });
   const started: Session[] = [];
   let accepting = true;
   const t = new SessionTable({
@@ -40,7 +44,7 @@ function table(maxSessions = 2) {
     registry,
     accepting: () => accepting,
     makeLink: (ws, socket, admitted) =>
-      new SessionLink({ id: admitted.id, ws, socket, psk: admitted.params.key, maxPayload: 1200, switchboard, log, clock, limits: { clientMsgsPerS: 0, clientBytesPerS: 0, udpOutPerS: 0 }, deny: () => null, tokenExpiresAtMs: null }),
+      new SessionLink({ id: admitted.id, ws, socket, psk: admitted.params.key, maxPayload: 1200, switchboard, log, clock, limits: { clientMsgsPerS: 0, clientBytesPerS: 0, udpOutPerS: 0 }, deny: () => null, tokenExpiresAtMs: null, wheel, timing: { heartbeatMs: 1000, peerTimeoutMs: 5000 } }),
     start: (session) => started.push(session),
   });
   return { t, registry, started, stopAccepting: () => (accepting = false) };

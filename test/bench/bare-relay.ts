@@ -2,7 +2,7 @@
  * The baseline: the fastest relay a person would write by hand with `ws` and `node:dgram`.
  * No XState, no auth, no limits, no punching, no replay window, no status machinery.
  *
- *   node --import tsx test/bench/bare-relay.ts --mode plain|aead
+ *   node --import tsx test/bench/bare-relay.ts --mode plain|aead [--heartbeat-ms N]
  *
  * A client opens `ws://host:port/?id=N&peer=UDP_PORT&key=K` (key: 32 bytes base64url, aead
  * only). Every binary message becomes one datagram to 127.0.0.1:peer, tagged with the session
@@ -10,6 +10,11 @@
  * - plain: datagram = id (4, BE) | payload
  * - aead:  datagram = id (4, BE) | counter (8, BE) | AES-256-GCM(payload) | tag (16); the 12
  *          header bytes are the nonce and the additional data, one createCipheriv per datagram.
+ *
+ * With --heartbeat-ms (aead only), each session also does autoprox's upkeep by hand, the way a
+ * person would: a per-session setInterval seals one 40-byte heartbeat to the peer every
+ * interval, and each heartbeat that arrives is opened (and dropped). A heartbeat has the top bit
+ * of its id set.
  *
  * It gets the same socket and WebSocket settings as autoprox (receive buffer, literal address
  * lookup, no permessage-deflate, frame limit), so the comparison measures autoprox's own work.
@@ -35,9 +40,14 @@ const LOOPBACK = '127.0.0.1';
 /** Bound like autoprox's IPv4 socket by default (`--udp-bind4 0.0.0.0`): the kernel picks the source address per send. */
 const UDP_BIND_ADDRESS = '0.0.0.0';
 
-const { values } = parseArgs({ options: { mode: { type: 'string', default: 'plain' } } });
+const { values } = parseArgs({ options: { mode: { type: 'string', default: 'plain' }, 'heartbeat-ms': { type: 'string', default: '0' } } });
 const aead = values.mode === 'aead';
 if (values.mode !== 'plain' && values.mode !== 'aead') throw new Error('--mode must be plain or aead');
+const heartbeatMs = Number(values['heartbeat-ms']);
+if (!Number.isInteger(heartbeatMs) || heartbeatMs < 0 || (heartbeatMs > 0 && !aead)) throw new Error('--heartbeat-ms: a whole number of ms, aead only');
+/** The id bit that marks a heartbeat, and a heartbeat's plaintext size (autoprox's). */
+const HEARTBEAT_FLAG = 0x8000_0000;
+const HEARTBEAT_BYTES = 40;
 
 interface Session {
   ws: WebSocket;
@@ -45,10 +55,12 @@ interface Session {
   peerPort: number;
   key: KeyObject | null;
   counter: number;
+  heartbeat: NodeJS.Timeout | null;
 }
 
 const sessions = new Map<number, Session>();
 const drops = { unknownId: 0, authFailed: 0, short: 0 };
+let heartbeatsIn = 0;
 
 const udp = createSocket({
   type: 'udp4',
@@ -56,7 +68,7 @@ const udp = createSocket({
     callback(null, address, family)) as SocketOptions['lookup'],
 });
 
-function sealAndSend(session: Session, payload: Buffer): void {
+function sealAndSend(session: Session, payload: Buffer, flag = 0): void {
   if (!aead) {
     const header = Buffer.allocUnsafe(ID_BYTES);
     header.writeUInt32BE(session.id, 0);
@@ -64,7 +76,7 @@ function sealAndSend(session: Session, payload: Buffer): void {
     return;
   }
   const header = Buffer.allocUnsafe(HEADER_BYTES);
-  header.writeUInt32BE(session.id, 0);
+  header.writeUInt32BE((session.id | flag) >>> 0, 0);
   const counter = session.counter++;
   header.writeUInt32BE(Math.floor(counter / 0x1_0000_0000), 4);
   header.writeUInt32BE(counter >>> 0, 8);
@@ -80,7 +92,9 @@ udp.on('message', (datagram) => {
     drops.short++;
     return;
   }
-  const session = sessions.get(datagram.readUInt32BE(0));
+  const word = datagram.readUInt32BE(0);
+  const heartbeat = (word & HEARTBEAT_FLAG) !== 0;
+  const session = sessions.get(heartbeat ? (word & ~HEARTBEAT_FLAG) >>> 0 : word);
   if (!session) {
     drops.unknownId++;
     return;
@@ -101,6 +115,10 @@ udp.on('message', (datagram) => {
     drops.authFailed++;
     return;
   }
+  if (heartbeat) {
+    heartbeatsIn++;
+    return;
+  }
   session.ws.send(payload);
 });
 
@@ -116,13 +134,18 @@ http.on('upgrade', (req, socket, head) => {
     return;
   }
   wss.handleUpgrade(req, socket, head, (ws) => {
-    const session: Session = { ws, id, peerPort, key: aead ? createSecretKey(Buffer.from(key!, 'base64url')) : null, counter: 0 };
+    const session: Session = { ws, id, peerPort, key: aead ? createSecretKey(Buffer.from(key!, 'base64url')) : null, counter: 0, heartbeat: null };
     sessions.set(id, session);
+    if (heartbeatMs > 0) {
+      const plaintext = Buffer.alloc(HEARTBEAT_BYTES);
+      session.heartbeat = setInterval(() => sealAndSend(session, plaintext, HEARTBEAT_FLAG), heartbeatMs);
+    }
     ws.send(JSON.stringify({ type: 'status', status: 'UDP_ESTABLISHED', session: String(id) }));
     ws.on('message', (data: Buffer, isBinary) => {
       if (isBinary) sealAndSend(session, data);
     });
     ws.on('close', () => {
+      if (session.heartbeat) clearInterval(session.heartbeat);
       if (sessions.get(id) === session) sessions.delete(id);
     });
     ws.on('error', () => {});
@@ -139,6 +162,6 @@ udp.bind(0, UDP_BIND_ADDRESS, () => {
 });
 
 process.on('SIGTERM', () => {
-  process.stdout.write(`${JSON.stringify({ msg: 'drops', drops })}\n`);
+  process.stdout.write(`${JSON.stringify({ msg: 'drops', drops, heartbeatsIn })}\n`);
   process.exit(0);
 });

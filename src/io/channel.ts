@@ -5,8 +5,12 @@
  * - a salt of one of our sessions that no other session of ours takes: our own packet come back;
  * - DATA or CLOSE from the peer of an established path: that session, no pre-auth budget;
  * - DATA or CLOSE from a peer session some session heard: the pre-auth budget, then that session;
- * - HEARTBEAT: the pre-auth budget unless it is an established path's peer, one open for the
- *   whole channel (heartbeats are sealed by their sender alone), then every session that wants it.
+ * - HEARTBEAT from an established path's peer: that session alone (and a waiting one of ours
+ *   it echoes), no pre-auth budget;
+ * - HEARTBEAT from another peer session: the pre-auth budget, one open for the whole channel
+ *   (heartbeats are sealed by their sender alone), then every waiting session that wants it.
+ *   An established session listens to its path's peer only, so a datagram costs the same
+ *   whether a key has one session or ten thousand (a fleet sharing one pre-shared key).
  * Drops decided here, before any session, are counted in the plane's drops.
  */
 import type { KeyObject } from 'node:crypto';
@@ -52,11 +56,19 @@ export interface ChannelMember {
 }
 
 export class Channel<Member extends ChannelMember = ChannelMember> {
-  readonly #members: Member[] = [];
+  /** Every session of the channel -> the own salts routed to it. */
+  readonly #members = new Map<Member, readonly string[]>();
+  /** Sessions without an established path: the ones that listen to any peer session. */
+  readonly #waiting = new Set<Member>();
   /** Own salt -> the session that sends with it. */
   readonly #own = new Map<string, Member>();
-  /** Peer salt -> the session whose established path that peer is. */
-  readonly #paths = new Map<string, Member>();
+  /**
+   * Peer salt -> the sessions whose established path that peer session is (one, as a rule: a
+   * peer session echoes one of ours at a time, but two of ours may both have adopted it while
+   * it was deciding, until one of them hears no more fresh echoes), and back.
+   */
+  readonly #paths = new Map<string, Member[]>();
+  readonly #pathOf = new Map<Member, string>();
   readonly #heartbeatKeys = new Map<string, KeyObject>();
   /** The keys of this channel's pre-shared key. */
   readonly keys: KeySchedule;
@@ -71,33 +83,56 @@ export class Channel<Member extends ChannelMember = ChannelMember> {
   }
 
   get size(): number {
-    return this.#members.length;
+    return this.#members.size;
   }
 
+  /** A session joins (waiting). Every change below costs the same at any channel size. */
   join(member: Member): void {
-    this.#members.push(member);
+    if (this.#members.has(member)) return;
+    this.#members.set(member, []);
+    this.#waiting.add(member);
     this.ownSaltsChanged(member);
   }
 
   leave(member: Member): void {
-    const at = this.#members.indexOf(member);
-    if (at >= 0) this.#members.splice(at, 1);
-    for (const [salt, m] of this.#own) if (m === member) this.#own.delete(salt);
-    for (const [salt, m] of this.#paths) if (m === member) this.#paths.delete(salt);
+    const salts = this.#members.get(member);
+    if (!salts) return;
+    for (const salt of salts) if (this.#own.get(salt) === member) this.#own.delete(salt);
+    const peerSalt = this.#pathOf.get(member);
+    if (peerSalt !== undefined) this.pathDown(peerSalt, member);
+    this.#members.delete(member);
+    this.#waiting.delete(member);
   }
 
   /** A member picked a new salt (or joined): route its salts to it, and only its current ones. */
   ownSaltsChanged(member: Member): void {
-    for (const [salt, m] of this.#own) if (m === member && !member.ownSalts.includes(salt)) this.#own.delete(salt);
-    for (const salt of member.ownSalts) this.#own.set(salt, member);
+    const before = this.#members.get(member);
+    if (!before) return;
+    const now = member.ownSalts;
+    for (const salt of before) if (!now.includes(salt) && this.#own.get(salt) === member) this.#own.delete(salt);
+    for (const salt of now) this.#own.set(salt, member);
+    this.#members.set(member, [...now]);
   }
 
   pathUp(peerSalt: string, member: Member): void {
-    this.#paths.set(peerSalt, member);
+    const before = this.#pathOf.get(member);
+    if (before !== undefined && before !== peerSalt) this.pathDown(before, member);
+    const owners = this.#paths.get(peerSalt);
+    if (!owners) this.#paths.set(peerSalt, [member]);
+    else if (!owners.includes(member)) owners.push(member);
+    this.#pathOf.set(member, peerSalt);
+    this.#waiting.delete(member);
   }
 
   pathDown(peerSalt: string, member: Member): void {
-    if (this.#paths.get(peerSalt) === member) this.#paths.delete(peerSalt);
+    const owners = this.#paths.get(peerSalt);
+    if (owners?.includes(member)) {
+      if (owners.length === 1) this.#paths.delete(peerSalt);
+      else owners.splice(owners.indexOf(member), 1);
+    }
+    if (this.#pathOf.get(member) !== peerSalt) return;
+    this.#pathOf.delete(member);
+    if (this.#members.has(member)) this.#waiting.add(member);
   }
 
   receive(header: PacketHeader, datagram: Buffer, from: Endpoint, at: number): void {
@@ -120,31 +155,40 @@ export class Channel<Member extends ChannelMember = ChannelMember> {
 
   /** DATA and CLOSE: sealed for one session of ours, which must have heard the sender. */
   #bound(header: PacketHeader, datagram: Buffer, from: Endpoint, at: number, take: (m: Member) => OpenResult): void {
-    const owner = this.#paths.get(header.salt);
-    if (owner) {
+    const owners = this.#paths.get(header.salt);
+    if (owners) {
       // The established peer: authenticated cheaply by its salt and tag, no pre-auth budget.
-      const result = take(owner);
-      if (typeof result === 'string') owner.dropped(result);
+      if (owners.length === 1) {
+        const result = take(owners[0]!);
+        if (typeof result === 'string') owners[0]!.dropped(result);
+      } else {
+        this.#tryEach(owners, take);
+      }
       return;
     }
-    let heard: Member | Member[] | null = null;
-    for (const m of this.#members) {
-      if (!m.knows(header.salt)) continue;
-      heard = heard === null ? m : Array.isArray(heard) ? [...heard, m] : [heard, m];
+    // DATA from a peer session that is not a path's peer can only be held by a waiting session
+    // (an established one drops it); a CLOSE retires that peer session in any session of ours.
+    let heard: Member[] | null = null;
+    for (const m of header.type === PacketType.DATA ? this.#waiting : this.#members.keys()) {
+      if (m.knows(header.salt)) (heard ??= []).push(m);
     }
     if (heard === null) {
       this.#nobodyWants(header.salt, 'unknown_peer');
       return;
     }
     if (!this.#admit(from, at)) return;
-    if (!Array.isArray(heard)) {
-      const result = take(heard);
-      if (typeof result === 'string') heard.dropped(result);
+    if (heard.length === 1) {
+      const result = take(heard[0]!);
+      if (typeof result === 'string') heard[0]!.dropped(result);
       return;
     }
-    // Several sessions of ours heard that peer session: the packet is sealed for one of them.
+    this.#tryEach(heard, take);
+  }
+
+  /** Several sessions of ours heard that peer session: the packet is sealed for one of them. */
+  #tryEach(members: Member[], take: (m: Member) => OpenResult): void {
     let replayed = false;
-    for (const m of heard) {
+    for (const m of members) {
       const result = take(m);
       if (typeof result !== 'string') return;
       replayed ||= result === 'replay';
@@ -153,24 +197,36 @@ export class Channel<Member extends ChannelMember = ChannelMember> {
   }
 
   #heartbeat(header: PacketHeader, datagram: Buffer, from: Endpoint, at: number): void {
-    if (this.#members.length === 1 && this.#own.has(header.salt)) {
-      this.#nobodyWants(header.salt, 'replay');
-      return;
-    }
-    const owner = this.#paths.get(header.salt);
-    if (!owner && !this.#admit(from, at)) return;
-    // Replay check first (cheap), for every session: a replay for all of them costs no open.
+    const owners = this.#paths.get(header.salt);
     const sender = this.#own.get(header.salt);
-    let wanting: Member | Member[] | null = null;
-    for (const m of this.#members) {
-      if (m === sender || !m.wantsHeartbeat(header.salt, header.counter)) continue;
-      wanting = wanting === null ? m : Array.isArray(wanting) ? [...wanting, m] : [wanting, m];
-    }
-    if (wanting === null) {
-      this.#nobodyWants(header.salt, 'replay');
+    const waiting = this.#waiting.size - (sender && this.#waiting.has(sender) ? 1 : 0);
+    if (!owners && waiting === 0) {
+      // Our own heartbeat come back, or a peer session no session of ours listens to now: no
+      // budget spent, no open.
+      this.#nobodyWants(header.salt, 'unknown_peer');
       return;
     }
-    const key = this.#keyOf(header.salt, owner);
+    // Replay check first (cheap): a replay for every session that would take it costs no open.
+    let wanting: Member[] | null = null;
+    for (const m of owners ?? this.#waiting) {
+      if (m === sender || !m.wantsHeartbeat(header.salt, header.counter)) continue;
+      (wanting ??= []).push(m);
+    }
+    if (owners) {
+      // A path's peer: no budget, unless its owners do not want this one (a replay) and it can
+      // only be for a waiting session the peer answers (below): then it pays like a stranger.
+      if (wanting === null && (waiting === 0 || !this.#admit(from, at))) {
+        if (waiting === 0) this.#nobodyWants(header.salt, 'replay');
+        return;
+      }
+    } else {
+      if (!this.#admit(from, at)) return;
+      if (wanting === null) {
+        this.#nobodyWants(header.salt, 'replay');
+        return;
+      }
+    }
+    const key = this.#keyOf(header.salt, owners?.[0]);
     const plaintext = open(key, datagram);
     if (!plaintext) {
       this.drops.auth_failed++;
@@ -181,8 +237,17 @@ export class Channel<Member extends ChannelMember = ChannelMember> {
       this.drops.malformed++;
       return;
     }
-    if (!Array.isArray(wanting)) wanting.takeHeartbeat(header, key, heartbeat, from, at);
-    else for (const m of wanting) m.takeHeartbeat(header, key, heartbeat, from, at);
+    if (owners && heartbeat.echoSalt !== null) {
+      // A peer session already on a path of ours may be answering another session of ours that
+      // is still waiting (it answered both while it decided): that session hears it too.
+      const echoed = this.#own.get(heartbeat.echoSalt);
+      if (echoed && echoed !== sender && this.#waiting.has(echoed) && echoed.wantsHeartbeat(header.salt, header.counter)) (wanting ??= []).push(echoed);
+    }
+    if (wanting === null) {
+      this.drops.replay++;
+      return;
+    }
+    for (const m of wanting) m.takeHeartbeat(header, key, heartbeat, from, at);
   }
 
   /**

@@ -12,7 +12,7 @@
 import type { KeyObject } from 'node:crypto';
 import { open, type KeySchedule } from '../protocol/crypto.js';
 import type { PacketHeader } from '../protocol/packet.js';
-import { ReplayWindow } from '../protocol/replay-window.js';
+import { HEARTBEAT_WINDOW_WORDS, ReplayWindow } from '../protocol/replay-window.js';
 
 /** Peer sessions whose keys and windows one session keeps, at most (the path may add one). */
 export const MAX_PEER_KEYS = 8;
@@ -24,7 +24,8 @@ export interface PeerEntry {
   heartbeatWindow: ReplayWindow;
   /** Opens DATA and CLOSE from this peer to our current salt; derived on first need. */
   dataKey: KeyObject | null;
-  dataWindow: ReplayWindow;
+  /** Made with the first DATA or CLOSE that authenticates (none seen yet: every counter is new). */
+  dataWindow: ReplayWindow | null;
   bound: boolean;
 }
 
@@ -64,9 +65,9 @@ export class PeerKeyring {
       salt,
       saltBytes: Buffer.from(salt, 'hex'),
       heartbeatKey,
-      heartbeatWindow: new ReplayWindow(),
+      heartbeatWindow: new ReplayWindow(HEARTBEAT_WINDOW_WORDS),
       dataKey: null,
-      dataWindow: new ReplayWindow(),
+      dataWindow: null,
       bound: false,
     };
     this.#peers.set(salt, entry);
@@ -85,11 +86,11 @@ export class PeerKeyring {
 
   /** Replay check, then authentication under the data key for `ownSalt`, then the window moves. */
   openData(entry: PeerEntry, ownSalt: Buffer, header: PacketHeader, datagram: Buffer): OpenResult {
-    if (!entry.dataWindow.check(header.counter)) return 'replay';
+    if (entry.dataWindow !== null && !entry.dataWindow.check(header.counter)) return 'replay';
     entry.dataKey ??= this.keys.dataKey(entry.saltBytes, ownSalt);
     const plaintext = open(entry.dataKey, datagram);
     if (!plaintext) return 'auth_failed';
-    entry.dataWindow.mark(header.counter);
+    (entry.dataWindow ??= new ReplayWindow()).mark(header.counter);
     entry.bound = true;
     return plaintext;
   }
@@ -98,7 +99,7 @@ export class PeerKeyring {
   forgetData(): void {
     for (const entry of this.#peers.values()) {
       entry.dataKey = null;
-      entry.dataWindow = new ReplayWindow();
+      entry.dataWindow = null;
       entry.bound = false;
     }
   }

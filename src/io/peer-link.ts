@@ -187,6 +187,12 @@ export class PeerLink implements ChannelMember {
   }
 
   takeHeartbeat(header: PacketHeader, key: KeyObject, heartbeat: Heartbeat, from: Endpoint, at: number): void {
+    const path = this.#path;
+    if (path !== null) {
+      // The channel hands an established session its path's peer only.
+      if (header.salt === path.salt) this.#pathHeartbeat(path, header, heartbeat, from, at);
+      return;
+    }
     const { stats, deny } = this.#options;
     if (deny(from) !== null) {
       // An authenticated peer at a place this session may not send to: never learn it.
@@ -198,8 +204,37 @@ export class PeerLink implements ChannelMember {
     // The channel checked the window (wantsHeartbeat) before it opened the datagram.
     entry?.heartbeatWindow.mark(header.counter);
     stats.datagramsIn++;
+    this.emit(this.#heartbeatEvent(header, heartbeat, from, at));
+  }
+
+  /**
+   * A heartbeat of the established path's peer: this path's bookkeeping, once a second per
+   * session, so no event, no policy check and nothing allocated but the echo unless the peer
+   * moved (its endpoint passed the policy when adopted, and does with every heartbeat we send).
+   */
+  #pathHeartbeat(path: Path, header: PacketHeader, heartbeat: Heartbeat, from: Endpoint, at: number): void {
+    const { stats, deny, timing } = this.#options;
+    const moved = !sameEndpoint(path.endpoint, from);
+    if (moved && deny(from) !== null) {
+      stats.drops.policy++;
+      return;
+    }
+    path.entry.heartbeatWindow.mark(header.counter);
+    stats.datagramsIn++;
+    path.heard = { salt: header.salt, sentAt: heartbeat.sentAt, at };
+    if (heartbeat.echoSalt !== this.#me.hex) return;
+    const echoAgeMs = at - heartbeat.echoSentAt;
+    if (echoAgeMs > timing.peerTimeoutMs) return;
+    path.timers.proven(at);
+    path.rttMs = Math.max(0, echoAgeMs - heartbeat.echoDelayMs);
+    this.#options.onRtt?.(path.rttMs);
+    // Only a move changes the session's state: the machine decides whether to follow it.
+    if (moved) this.emit(this.#heartbeatEvent(header, heartbeat, from, at));
+  }
+
+  #heartbeatEvent(header: PacketHeader, heartbeat: Heartbeat, from: Endpoint, at: number): PeerHeartbeatEvent {
     const echoesUs = heartbeat.echoSalt === this.#me.hex;
-    const event: PeerHeartbeatEvent = {
+    return {
       type: 'peer.heartbeat',
       peerSalt: header.salt,
       from,
@@ -209,21 +244,6 @@ export class PeerLink implements ChannelMember {
       echoAgeMs: echoesUs ? at - heartbeat.echoSentAt : null,
       rttMs: echoesUs ? Math.max(0, at - heartbeat.echoSentAt - heartbeat.echoDelayMs) : null,
     };
-    const path = this.#path;
-    if (!path) {
-      this.emit(event);
-      return;
-    }
-    // Established: only what changes the session's state reaches its machine (a move); the
-    // rest is this path's bookkeeping. Other peer sessions are of no interest now.
-    if (header.salt !== path.salt) return;
-    path.heard = { salt: header.salt, sentAt: heartbeat.sentAt, at };
-    const fresh = event.echoAgeMs !== null && event.echoAgeMs <= this.#options.timing.peerTimeoutMs;
-    if (!fresh) return;
-    path.timers.proven(at);
-    path.rttMs = event.rttMs!;
-    this.#options.onRtt?.(path.rttMs);
-    if (!sameEndpoint(path.endpoint, from)) this.emit(event);
   }
 
   takeData(header: PacketHeader, datagram: Buffer): OpenResult {

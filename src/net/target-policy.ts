@@ -86,12 +86,18 @@ function matches(rules: TargetRule[], endpoint: Endpoint, bare: string): TargetR
   );
 }
 
+/** This server's UDP endpoints: one object for as long as they stay the same (see own-endpoints.ts). */
+export interface OwnEndpoints {
+  ports: Readonly<Record<Family, number | null>>;
+  addresses: BlockList;
+}
+
 export interface TargetPolicyOptions {
   allow: TargetRule[] | null;
   deny: TargetRule[];
   allowSelf: boolean;
   /** This server's UDP endpoints right now: bound ports on every local address. */
-  ownEndpoints: () => { ports: Record<Family, number | null>; addresses: BlockList };
+  ownEndpoints: () => OwnEndpoints;
 }
 
 /** Decisions remembered per set of token rules, at most; past it that memo starts afresh. */
@@ -101,45 +107,51 @@ const NO_TOKEN_RULES: TargetRule[] = [];
 
 export class TargetPolicy {
   /**
-   * Decisions by token rules and endpoint. Every heartbeat sent or received is checked, and a
-   * check costs several BlockList lookups (each makes a SocketAddress): microseconds per
-   * heartbeat, a large share of a session's upkeep. A decision depends only on the endpoint,
-   * the rules and this server's own endpoints, so it is kept until those change (they are read
-   * again every few seconds); the rules' memo goes when the rules (the session) go.
+   * Decisions by token rules and endpoint. Every heartbeat sent is checked, and a check costs
+   * several BlockList lookups (each makes a SocketAddress): microseconds per heartbeat, a large
+   * share of a session's upkeep. A decision depends only on the endpoint, the rules and this
+   * server's own endpoints, so it is kept until those change (ownEndpoints answers the same
+   * object until then); the rules' memo goes when the rules (the session) go.
    */
   #memo = new WeakMap<TargetRule[], Map<string, string | null>>();
+  /**
+   * The last decision per endpoint object: an established path asks about the same object
+   * every heartbeat, and this answers without building a key. Endpoints are never mutated.
+   */
+  #byObject = new WeakMap<Endpoint, { rules: TargetRule[]; reason: string | null }>();
   /** The own endpoints the memo was made with. */
-  #memoOwn: { addresses: BlockList; ipv4: number | null; ipv6: number | null } | null = null;
+  #memoOwn: OwnEndpoints | null = null;
 
   constructor(private readonly options: TargetPolicyOptions) {}
 
   /** Why `endpoint` may not be sent to, or null when it may. `tokenRules` narrows further. */
   deny(endpoint: Endpoint, tokenRules: TargetRule[] | null = null): string | null {
     const own = this.options.allowSelf ? null : this.options.ownEndpoints();
-    const memoOwn = this.#memoOwn;
-    if (
-      own !== null &&
-      (memoOwn === null || own.addresses !== memoOwn.addresses || own.ports.ipv4 !== memoOwn.ipv4 || own.ports.ipv6 !== memoOwn.ipv6)
-    ) {
+    if (own !== this.#memoOwn) {
       this.#memo = new WeakMap();
-      this.#memoOwn = { addresses: own.addresses, ipv4: own.ports.ipv4, ipv6: own.ports.ipv6 };
+      this.#byObject = new WeakMap();
+      this.#memoOwn = own;
     }
     const rules = tokenRules ?? NO_TOKEN_RULES;
+    const last = this.#byObject.get(endpoint);
+    if (last !== undefined && last.rules === rules) return last.reason;
     let memo = this.#memo.get(rules);
     if (!memo) {
       memo = new Map();
       this.#memo.set(rules, memo);
     }
     const key = `${endpoint.family} ${endpoint.port} ${endpoint.address}`;
-    const known = memo.get(key);
-    if (known !== undefined) return known;
-    const reason = this.#decide(endpoint, tokenRules, own);
-    if (memo.size >= DENY_MEMO_MAX_ENTRIES) memo.clear();
-    memo.set(key, reason);
+    let reason = memo.get(key);
+    if (reason === undefined) {
+      reason = this.#decide(endpoint, tokenRules, own);
+      if (memo.size >= DENY_MEMO_MAX_ENTRIES) memo.clear();
+      memo.set(key, reason);
+    }
+    this.#byObject.set(endpoint, { rules, reason });
     return reason;
   }
 
-  #decide(endpoint: Endpoint, tokenRules: TargetRule[] | null, own: ReturnType<TargetPolicyOptions['ownEndpoints']> | null): string | null {
+  #decide(endpoint: Endpoint, tokenRules: TargetRule[] | null, own: OwnEndpoints | null): string | null {
     const never = neverPeerReason(endpoint.family, endpoint.address);
     if (never) return `${endpoint.address} is ${never}`;
     const bare = endpoint.family === 'ipv6' ? endpoint.address.replace(/%.*$/, '') : endpoint.address;

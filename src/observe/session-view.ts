@@ -52,10 +52,24 @@ export function stateLabel(value: StateValue): string {
 }
 
 /**
+ * The active state ids of each label, one frozen array shared by every session in that state: a
+ * label names one configuration of this machine (the leaves it hides are the only children of
+ * their parents), and the machine has a few dozen, so this holds a few dozen arrays at most.
+ */
+const ACTIVE_STATES = new Map<string, string[]>();
+
+function activeStatesOf(state: string, value: StateValue): string[] {
+  let ids = ACTIVE_STATES.get(state);
+  if (!ids) {
+    ids = Object.freeze(['session', ...activeStateIds(value)]) as string[];
+    ACTIVE_STATES.set(state, ids);
+  }
+  return ids;
+}
+
+/**
  * The view of a snapshot. `previous` (the view of the session's last snapshot) lends its
- * `activeStates` when the state is the same: a label names one configuration of this machine
- * (the leaves it hides, `tick` and `select_family`, are the only children of their parents),
- * and most snapshots (every heartbeat) change nothing but the context.
+ * `activeStates` when the state is the same; every session in one state shares one array.
  */
 export function viewOf(snapshot: { value: unknown; context: SessionContext }, previous?: SessionStateView): SessionStateView {
   const value = snapshot.value as StateValue;
@@ -72,6 +86,6 @@ export function viewOf(snapshot: { value: unknown; context: SessionContext }, pr
     family,
     peer: status === 'UDP_ESTABLISHED' && peer ? formatEndpoint(peer.endpoint) : null,
     rttMs: status === 'UDP_ESTABLISHED' && peer ? Math.round(peer.rttMs * 1000) / 1000 : null,
-    activeStates: previous?.state === state ? previous.activeStates : ['session', ...activeStateIds(value)],
+    activeStates: previous?.state === state ? previous.activeStates : activeStatesOf(state, value),
   };
 }

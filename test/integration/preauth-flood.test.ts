@@ -1,8 +1,10 @@
 /**
  * A flood of forged datagrams from 10,000 source addresses (one socket each, 127.3.x.y) at a
- * server with its default limits, while one session is established and relaying. Every forged
- * heartbeat names the session's channel and a new salt: each one that gets past the budgets
- * costs the server a key derivation and an AES-GCM open. A fresh per-source budget per address
+ * server with its default limits, while one session is established and relaying and another of
+ * the same key waits for its peer. Every forged heartbeat names their channel and a new salt:
+ * a waiting session listens to any peer session of its key, so each one that gets past the
+ * budgets costs the server a key derivation and an AES-GCM open. (With no session of the key
+ * waiting, a new salt costs nothing at all: test/io/channel-and-peer-link.test.ts.) A fresh per-source budget per address
  * does not help the flood: the server-wide budget caps the work. The session stays established,
  * every message of it arrives, and every forged datagram is counted by cause.
  */
@@ -62,6 +64,14 @@ it('10,000 flooding source addresses: the session stays established and relays e
   cleanups.push(() => client.close());
   await client.waitForStatus('UDP_ESTABLISHED');
   const statusesBefore = client.statuses.length;
+  // The same key's second session, punching towards a peer that never answers: it waits.
+  const silent = createSocket('udp4');
+  await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', () => resolve()));
+  cleanups.push(() => silent.close());
+  const waiting = new TestClient(server.wsUrl, { hosts: ['127.0.0.1'], port: silent.address().port, key: psk.toString('base64url'), token });
+  cleanups.push(() => waiting.close());
+  await waiting.waitForStatus('UDP_WAITING');
+  const waitingStatuses = waiting.statuses.length;
   const serverUdp = { family: 'ipv4' as const, address: '127.0.0.1', port: server.udp.ipv4 };
   const channel = deriveChannelId(psk);
   const before = (await httpGet(`${server.url}/metrics`)).body;
@@ -104,6 +114,7 @@ it('10,000 flooding source addresses: the session stays established and relays e
 
   // The session never left UDP_ESTABLISHED, and nothing of it was lost or reordered.
   expect(client.statuses.slice(statusesBefore)).toEqual([]);
+  expect(waiting.statuses.slice(waitingStatuses)).toEqual([]); // still waiting, listening to every salt
   expect(client.data.map(String)).toEqual(Array.from({ length: MESSAGES }, (_, i) => `to the client ${i}`));
   expect(peer.dataReceived().map(String)).toEqual(Array.from({ length: MESSAGES }, (_, i) => `to the peer ${i}`));
 

@@ -135,6 +135,61 @@ describe('channel', () => {
     expect(w.drops.preauth_budget).toBe(1);
     expect(a.delivered.map(String)).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
   });
+
+  it('a fleet on one key: a path peer\'s heartbeat asks its session alone, whatever the number of sessions; a waiting one still hears newcomers', () => {
+    const w = world();
+    const FLEET = 2000;
+    const fleet = Array.from({ length: FLEET }, () => ({ m: w.member(), p: w.peer() }));
+    for (const { m, p } of fleet) m.link.openPath(p.hex, PEER, null, 1);
+    const waiting = w.member();
+    const asked = new Map<PeerLink, number>();
+    for (const { m } of [...fleet, { m: waiting }]) {
+      const wants = m.link.wantsHeartbeat.bind(m.link);
+      m.link.wantsHeartbeat = (salt, counter) => (asked.set(m.link, (asked.get(m.link) ?? 0) + 1), wants(salt, counter));
+    }
+    const { m: one, p: itsPeer } = fleet[1234]!;
+    for (let i = 0; i < 3; i++) w.deliver(itsPeer.heartbeat({ salt: one.link.salt, sentAt: w.clock.now() }));
+    expect([...asked]).toEqual([[one.link, 3]]);
+    expect(one.stats.datagramsIn).toBe(3); // taken, by that session alone
+    expect(fleet.reduce((n, { m }) => n + m.stats.datagramsIn, 0)).toBe(3);
+
+    const newcomer = w.peer();
+    w.deliver(newcomer.heartbeat());
+    expect(asked.get(waiting.link)).toBe(1);
+    expect(waiting.events.filter((e) => e.type === 'peer.heartbeat')).toHaveLength(1);
+    expect(asked.size).toBe(2); // no established session was asked
+
+    // Two of ours that both adopted one peer session (it answered both while it decided): both
+    // hear it until one lets go; the other keeps it.
+    const [x, y] = [w.member(), w.member()];
+    const shared = w.peer();
+    x.link.openPath(shared.hex, PEER, null, 1);
+    y.link.openPath(shared.hex, PEER, null, 1);
+    w.deliver(shared.heartbeat());
+    expect([x.stats.datagramsIn, y.stats.datagramsIn]).toEqual([1, 1]);
+    w.deliver(shared.data(y.link.salt, 'for y'));
+    expect(y.delivered.map(String)).toEqual(['for y']);
+    x.link.closePath();
+    w.deliver(shared.heartbeat());
+    w.deliver(shared.data(y.link.salt, 'still y'));
+    expect([x.stats.datagramsIn, y.stats.datagramsIn]).toEqual([1, 4]); // y: two heartbeats, two DATA
+    expect(y.delivered.map(String)).toEqual(['for y', 'still y']);
+    // A waiting one of ours that the path's peer answers hears it; other heartbeats of it, not.
+    const z = w.member();
+    w.deliver(shared.heartbeat());
+    expect(z.events).toHaveLength(0);
+    w.deliver(shared.heartbeat({ salt: z.link.salt, sentAt: w.clock.now() }));
+    expect(z.events).toMatchObject([{ type: 'peer.heartbeat', peerSalt: shared.hex, echoesUs: true }]);
+    x.link.dispose();
+    y.link.dispose();
+    z.link.dispose();
+
+    // Every session gone: the channel holds nothing (leaving is as cheap as joining).
+    for (const { m } of [...fleet, { m: waiting }]) m.link.dispose();
+    expect(w.channel.size).toBe(0);
+    w.deliver(itsPeer.heartbeat());
+    expect(w.drops.unknown_peer).toBe(1);
+  });
 });
 
 describe('peer link', () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { REPLAY_WINDOW_PACKETS, ReplayWindow } from '../../src/protocol/replay-window.js';
+import { DATA_WINDOW_WORDS, HEARTBEAT_WINDOW_WORDS, REPLAY_WINDOW_PACKETS, ReplayWindow } from '../../src/protocol/replay-window.js';
 
 const W = REPLAY_WINDOW_PACKETS;
 
@@ -16,9 +16,10 @@ function range(from: number, to: number): number[] {
 class ReferenceWindow {
   readonly seen = new Set<number>();
   highest = -1;
+  constructor(readonly span = W) {}
   check(counter: number): boolean {
     if (this.seen.has(counter)) return false;
-    return counter > this.highest || this.highest - counter < W;
+    return counter > this.highest || this.highest - counter < this.span;
   }
   accept(counter: number): boolean {
     if (!this.check(counter)) return false;
@@ -185,21 +186,22 @@ describe('ReplayWindow', () => {
     expect(window.accept(4999)).toBe(true);
   });
 
-  it('property: agrees with a naive Set-based model on random counter sequences', () => {
+  it.each([DATA_WINDOW_WORDS, HEARTBEAT_WINDOW_WORDS, 3])('property: a window of %i words agrees with a naive Set-based model on random counter sequences', (words) => {
+    const W = (words - 1) * 32;
     // Each step is a move relative to the current highest (near it, or near the far edge of the
     // window, where bugs live), a jump ahead by a few words or far beyond the window, or an
     // absolute small counter.
     const step = fc.oneof(
       { weight: 6, arbitrary: fc.integer({ min: -W - 40, max: 40 }).map((d) => ({ kind: 'near' as const, d })) },
       { weight: 2, arbitrary: fc.integer({ min: -40, max: 40 }).map((d) => ({ kind: 'edge' as const, d })) },
-      { weight: 2, arbitrary: fc.integer({ min: 33, max: 2400 }).map((d) => ({ kind: 'jump' as const, d })) },
-      { weight: 1, arbitrary: fc.integer({ min: 2400, max: 200_000 }).map((d) => ({ kind: 'jump' as const, d })) },
+      { weight: 2, arbitrary: fc.integer({ min: 33, max: W + 400 }).map((d) => ({ kind: 'jump' as const, d })) },
+      { weight: 1, arbitrary: fc.integer({ min: W + 400, max: 200_000 }).map((d) => ({ kind: 'jump' as const, d })) },
       { weight: 1, arbitrary: fc.integer({ min: 0, max: 5000 }).map((d) => ({ kind: 'absolute' as const, d })) },
     );
     fc.assert(
       fc.property(fc.array(step, { minLength: 1, maxLength: 250 }), (steps) => {
-        const window = new ReplayWindow();
-        const model = new ReferenceWindow();
+        const window = new ReplayWindow(words);
+        const model = new ReferenceWindow(W);
         for (const { kind, d } of steps) {
           const base = Math.max(model.highest, 0);
           const counter = Math.max(
@@ -228,5 +230,22 @@ describe('ReplayWindow', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('a heartbeat window: 32 counters behind its highest, the same rules', () => {
+    const window = new ReplayWindow(HEARTBEAT_WINDOW_WORDS);
+    expect(window.span).toBe(32);
+    expect(window.accept(1000)).toBe(true);
+    expect(window.accept(1000 - 31)).toBe(true);
+    expect(window.accept(1000 - 31)).toBe(false);
+    expect(window.accept(1000 - 32)).toBe(false);
+    expect(window.accept(1000)).toBe(false);
+    expect(window.accept(5000)).toBe(true);
+    expect(window.accept(1001)).toBe(false); // far behind now, though never seen
+  });
+
+  it('refuses a size that cannot hold a window', () => {
+    for (const words of [0, 1, 1.5, Number.NaN]) expect(() => new ReplayWindow(words)).toThrow(RangeError);
+    expect(new ReplayWindow().span).toBe(REPLAY_WINDOW_PACKETS);
   });
 });

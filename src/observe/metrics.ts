@@ -3,6 +3,7 @@
  * counters and histograms fed by events. Names are prefixed `autoprox_`.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { FastHistogram } from './fast-histogram.js';
 import type { Clock } from '../clock.js';
 import type { Refusal } from '../errors.js';
 import type { PlaneDrops } from '../io/switchboard.js';
@@ -42,7 +43,7 @@ export class Metrics {
   readonly #refusals: Counter<'status' | 'code'>;
   readonly #authFailures: Counter<'code'>;
   readonly #established: Histogram;
-  readonly #rtt: Histogram;
+  readonly #rtt: FastHistogram;
   readonly #redisErrors: Counter<'operation'>;
   readonly #udpSocketErrors: Counter<'family'>;
 
@@ -112,7 +113,7 @@ export class Metrics {
     this.#refusals = new Counter({ name: 'autoprox_refusals_total', help: 'HTTP refusals before the upgrade, by status and code (429: rate limits)', labelNames: ['status', 'code'], registers });
     this.#authFailures = new Counter({ name: 'autoprox_auth_failures_total', help: 'Failed authentications, by code', labelNames: ['code'], registers });
     this.#established = new Histogram({ name: 'autoprox_time_to_established_seconds', help: 'Time from WebSocket open to the first UDP_ESTABLISHED', buckets: ESTABLISH_BUCKETS_S, registers });
-    this.#rtt = new Histogram({ name: 'autoprox_rtt_seconds', help: 'Round-trip times measured by heartbeats', buckets: RTT_BUCKETS_S, registers });
+    this.#rtt = new FastHistogram('autoprox_rtt_seconds', 'Round-trip times measured by heartbeats', RTT_BUCKETS_S, registers);
     this.#redisErrors = new Counter({ name: 'autoprox_redis_errors_total', help: 'Failed Redis operations of the shared limits, by operation (acquire, renew, release: session leases; upgrades, auth_failures: per-IP limits)', labelNames: ['operation'], registers });
     this.#udpSocketErrors = new Counter({ name: 'autoprox_udp_socket_errors_total', help: 'Errors of a bound UDP socket, by family (the socket is then closed and /readyz says udp_failed)', labelNames: ['family'], registers });
 

@@ -72,7 +72,8 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof UsageError || err instanceof ConfigError) {
-      process.stderr.write(`autoprox: ${err.message}\n`);
+      // A message that already names its command (`autoprox serve: ...`) is printed as it is.
+      process.stderr.write(err.message.startsWith('autoprox ') ? `${err.message}\n` : `autoprox: ${err.message}\n`);
       process.exitCode = EXIT_USAGE;
     } else if (err instanceof StartError) {
       process.stderr.write(`autoprox: could not start: ${err.message}\n`);

@@ -7,38 +7,11 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { SERVE_OPTIONS, type RawFlags, type ServeConfig } from './config.js';
 import { ConfigError } from './errors.js';
+import { closest } from './did-you-mean.js';
 
 export interface ConfigFile {
   path: string;
   values: RawFlags;
-}
-
-/** The closest known key, for "did you mean". */
-function suggest(key: string): string | null {
-  let best: string | null = null;
-  let bestDistance = 3;
-  for (const { flag } of SERVE_OPTIONS) {
-    const d = distance(key, flag);
-    if (d < bestDistance) {
-      best = flag;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
 }
 
 /** Checks a parsed document and turns it into flag values (strings and booleans). */
@@ -52,7 +25,7 @@ export function configValues(document: unknown, path: string): RawFlags {
   for (const [key, value] of Object.entries(document as Record<string, unknown>)) {
     const spec = known.get(key);
     if (!spec) {
-      const hint = suggest(key);
+      const hint = closest(key, known.keys());
       throw new ConfigError(key, `config file ${path}: unknown key "${key}"${hint ? ` (did you mean "${hint}"?)` : ''}`);
     }
     const where = `config file ${path}: key "${key}"`;

@@ -15,22 +15,35 @@ import { resolveConfig, SERVE_OPTIONS, type ServeConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { PROXY_PATH, StartError, startServer, type ServerHandle } from '../server.js';
 import { generateKey } from './keygen.js';
-import { serveUsage, UsageError } from './usage.js';
+import { findUnknownFlag, unknownFlagMessage } from './unknown-flag.js';
+import { UsageError } from './usage.js';
 
 /** Validity of the token printed when the server runs on a generated secret (s). */
 export const DEMO_TOKEN_TTL_S = 24 * 3600;
 /** The secret generated when none is configured (bytes of randomness). */
 const GENERATED_SECRET_BYTES = 32;
 
+/** The flags `serve` (and `config print`) take: every option, `--config` and `--help`. */
+function serveFlagOptions(): Record<string, { type: 'string' | 'boolean' }> {
+  const options = Object.fromEntries(SERVE_OPTIONS.map((o) => [o.flag, { type: o.kind === 'bool' ? ('boolean' as const) : ('string' as const) }]));
+  return { ...options, config: { type: 'string' }, help: { type: 'boolean' } };
+}
+
+/** A parser message on one line, without its final full stop. */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ').replace(/\.$/, '');
+}
+
+/** Parses serve's flags; a bad command line is one line (a UsageError, exit 2), never the whole usage text. */
 export function parseServeFlags(args: string[]): Record<string, string | boolean | undefined> {
-  const options = Object.fromEntries(
-    SERVE_OPTIONS.map((o) => [o.flag, { type: o.kind === 'bool' ? ('boolean' as const) : ('string' as const) }]),
-  );
+  const options = serveFlagOptions();
+  const unknown = findUnknownFlag(args, options);
+  if (unknown !== null) throw new UsageError(unknownFlagMessage('serve', unknown, Object.keys(options)));
   try {
-    const { values } = parseArgs({ args, options: { ...options, config: { type: 'string' }, help: { type: 'boolean' } }, strict: true, allowPositionals: false });
+    const { values } = parseArgs({ args, options, strict: true, allowPositionals: false });
     return values;
   } catch (err) {
-    throw new UsageError(`serve: ${(err as Error).message}\n\n${serveUsage()}`);
+    throw new UsageError(`autoprox serve: ${oneLine((err as Error).message)}; \`autoprox serve --help\` lists the flags`);
   }
 }
 

@@ -37,7 +37,7 @@ describe('target policy decisions, remembered', () => {
     let lookups = 0;
     const counting = loopback();
     const check = counting.check.bind(counting);
-    counting.check = (...args: Parameters<BlockList['check']>) => (lookups++, check(...args));
+    counting.check = ((address: string, family?: 'ipv4' | 'ipv6') => (lookups++, check(address, family))) as BlockList['check'];
     const policy = new TargetPolicy({ allow: null, deny: [], allowSelf: false, ownEndpoints: () => ({ ...own, addresses: counting }) });
     const rules = parseTargetRules('127.0.0.0/8') as TargetRule[];
     const path = at('127.0.0.1', 40000);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The autoprox command line: serve, token, keygen, connect. */
+/** The autoprox command line: serve, token, keygen, connect, status. */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { StartError } from './server.js';
@@ -11,6 +11,7 @@ import { printableConfig } from './config-file.js';
 import { dockerfile } from './deploy/dockerfile.js';
 import { nginxConfig } from './deploy/nginx.js';
 import { systemdUnit } from './deploy/systemd.js';
+import { statusCommand } from './cli/status.js';
 import { tokenCommand } from './cli/token.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, MAIN_USAGE, UsageError } from './cli/usage.js';
 
@@ -50,6 +51,12 @@ async function main(argv: string[]): Promise<number | 'running'> {
     case 'connect': {
       const code = await runConnect(parseConnectArgs(args, process.env));
       process.exit(code); // stdin may still be open: leave now
+    }
+    case 'status': {
+      const outcome = await statusCommand(args, process.env);
+      process.stdout.write(outcome.stdout);
+      process.stderr.write(outcome.stderr);
+      return outcome.exitCode;
     }
     case '--version':
     case 'version':

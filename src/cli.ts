@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { StartError } from './server.js';
 import { runServe } from './cli/run-serve.js';
-import { parseConnectArgs, runConnect } from './cli/connect.js';
+import { CONNECT_USAGE, parseConnectArgs, runConnect } from './cli/connect.js';
 import { generateKey } from './cli/keygen.js';
 import { configFrom, parseServeFlags } from './cli/serve.js';
 import { printableConfig } from './config-file.js';
@@ -49,7 +49,12 @@ async function main(argv: string[]): Promise<number | 'running'> {
       process.stdout.write(`${generateKey()}\n`);
       return EXIT_OK;
     case 'connect': {
-      const code = await runConnect(parseConnectArgs(args, process.env));
+      const command = parseConnectArgs(args, process.env);
+      if (!command) {
+        process.stdout.write(CONNECT_USAGE);
+        return EXIT_OK;
+      }
+      const code = await runConnect(command);
       process.exit(code); // stdin may still be open: leave now
     }
     case 'status': {

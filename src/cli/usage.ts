@@ -33,7 +33,7 @@ usage:
                                             the effective configuration (flag > env > file > default), secrets masked
   autoprox nginx | systemd | dockerfile     print a deployment template (see README, Deployment)
   autoprox keygen                           print a random 32-byte pre-shared key (base64url)
-  autoprox connect <ws-url> --host H --port P --key K --token T [--ca FILE] [--binary]
+  autoprox connect <ws-url> --host H --port P --key=K --token=T [--ca FILE] [--binary]
                                             pipe stdin to a session, peer data to stdout, status to stderr
   autoprox status [--url U] [--token T] [--json]
                                             the live sessions of a server (admin token from --token or AUTOPROX_TOKEN)

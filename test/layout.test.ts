@@ -31,6 +31,7 @@ const rules: Array<{ folder: string; may: RegExp; why: string }> = [
   { folder: 'src/net/', may: /^(node:net|src\/net\/|machines\/endpoint\.ts)/, why: 'address rules: pure' },
   { folder: 'src/limits/', may: /^(node:crypto|ioredis|rate-limiter-flexible|src\/limits\/|src\/net\/|src\/log\.ts|src\/clock\.ts|machines\/endpoint\.ts)/, why: 'limits know no sockets, sessions or HTTP' },
   { folder: 'src/auth/', may: /^(node:|jose|src\/auth\/|src\/errors\.ts|src\/net\/)/, why: 'tokens: no sockets, no sessions' },
+  { folder: 'src/client/', may: /^(src\/client\/|ws$|node:tls$)/, why: 'the client library stands alone: it ships to programs and browsers, not with the server' },
 ];
 
 describe('house rules: imports follow the folders', () => {
@@ -45,7 +46,13 @@ describe('house rules: imports follow the folders', () => {
     const dgram = all.filter((f) => importsOf(f).includes('node:dgram'));
     expect(dgram.sort()).toEqual(['src/io/switchboard.ts', 'src/io/udp-socket.actor.ts']);
     const ws = all.filter((f) => importsOf(f).includes('ws'));
-    for (const f of ws) expect(f, `${f} imports ws`).toMatch(/^src\/(io|http|session|observe\/inspector\.ts|cli\/)/);
+    for (const f of ws) expect(f, `${f} imports ws`).toMatch(/^src\/(io|http|session|observe\/inspector\.ts|cli\/|client\/node\.ts)/);
+  });
+
+  it('in the client library, only the Node build reaches outside it (ws, node:tls): the rest runs in browsers', () => {
+    const outside = all.filter((f) => f.startsWith('src/client/') && f !== 'src/client/node.ts').flatMap((f) => importsOf(f).filter((i) => !i.startsWith('src/client/')).map((i) => `${f} imports ${i}`));
+    expect(outside).toEqual([]);
+    expect(importsOf('src/client/node.ts')).toEqual(expect.arrayContaining(['ws', 'src/client/session.ts']));
   });
 
   it('nothing that ships imports the tools (src/tools is not built into dist/) or the tests', () => {

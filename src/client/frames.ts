@@ -4,7 +4,8 @@
  * built-ins (the browser build imports this file).
  */
 
-export type LinkStatus = 'CONNECTED' | 'UDP_WAITING' | 'UDP_ESTABLISHED' | 'CLOSED';
+/** The server's four, and `RECONNECTING`: the library's own, before each reconnect attempt (never sent by a server). */
+export type LinkStatus = 'CONNECTED' | 'UDP_WAITING' | 'UDP_ESTABLISHED' | 'CLOSED' | 'RECONNECTING';
 export type Family = 'ipv4' | 'ipv6';
 
 /** Why a session closed (`CLOSED`), or why it waits again after it had a peer (`UDP_WAITING`). */
@@ -29,6 +30,9 @@ export interface StatusFrame {
   reason?: StatusReason;
   /** The same, for people. */
   message?: string;
+  /** `RECONNECTING`: which attempt (1, 2, ...) and how long the library waits before it (ms). */
+  attempt?: number;
+  delayMs?: number;
 }
 
 /** Why the server rejected a message or dropped data (the session goes on). */

@@ -354,6 +354,9 @@ export class Session extends Emitter<SessionEvents> implements AsyncIterable<Uin
     const retryAfterMs = cause instanceof RefusedError && cause.retryAfterS !== null ? cause.retryAfterS * 1000 : 0;
     const delayMs = Math.max(retryAfterMs, backoffDelayMs(attempt, options, Math.random));
     this.emit('reconnect', { attempt, delayMs, cause });
+    const reason = cause instanceof ClosedError ? cause.reason : cause.code;
+    this.#status = { type: 'status', status: 'RECONNECTING', session: this.#status?.session ?? '', attempt, delayMs, reason, message: cause.message };
+    this.emit('status', this.#status);
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = null;
       if (this.#state !== 'reconnecting') return;

@@ -270,6 +270,9 @@ describe('reconnect', () => {
     expect(attempts[0]).toMatchObject({ attempt: 1, code: 'closed' });
     expect(attempts[1]).toMatchObject({ attempt: 2, code: 'unreachable' });
     expect(() => a.send(Buffer.from('x'))).toThrow(expect.objectContaining({ code: 'not_open' }));
+    // Each attempt is a status event too (the library's own RECONNECTING), after the server's CLOSED.
+    expect(statuses.slice(0, 2)).toEqual(['CLOSED', 'RECONNECTING']);
+    expect(a.status).toMatchObject({ status: 'RECONNECTING', session: firstId, attempt: attempts.length, reason: 'unreachable' });
 
     A = await server({ port: String(port) });
     // b's session still names A's old UDP port: open a fresh one toward the new A.
@@ -284,6 +287,7 @@ describe('reconnect', () => {
     const delays = attempts.map((r) => r.delayMs);
     expect(delays.every((d) => d >= 0 && d <= 200)).toBe(true);
     expect(attempts.map((r) => r.attempt)).toEqual(attempts.map((_, i) => i + 1));
+    expect(statuses.filter((s) => s === 'RECONNECTING')).toHaveLength(attempts.length);
   });
 
   it('the first attempt is not retried: connect rejects with why', async () => {

@@ -22,6 +22,18 @@ import type {
 export const MAX_LEARNED_ENDPOINTS = 4;
 /** Peer sessions that said CLOSE, remembered so a replay of them is never adopted again. */
 export const MAX_RETIRED_PEERS = 16;
+/**
+ * Punches a punching phase sends at the full rate (one per punch interval: 2 s at the default
+ * 200 ms). After that the interval doubles with each punch up to the heartbeat interval, as a
+ * STUN client backs off its retransmissions (RFC 8489, section 6.2.1): a session whose peer is
+ * not there yet costs no more than an established one, so thousands of sessions that lose their
+ * paths at once (an overloaded machine) do not flood both servers with five punches a second
+ * each and keep them from ever re-establishing. A peer that turns up later is still heard at
+ * once: its first heartbeat is answered straight away (a new voice), and its own phase starts at
+ * the full rate.
+ * @see https://www.rfc-editor.org/rfc/rfc8489#section-6.2.1
+ */
+export const PUNCHES_AT_FULL_RATE = 10;
 
 export interface PeerPath {
   salt: string;
@@ -55,6 +67,8 @@ export interface SessionContext {
   /** What our heartbeats echo. */
   heard: Echo | null;
   retired: string[];
+  /** Punches sent in the current punching phase (it paces the next one: `punchDelayMs`). */
+  punches: number;
   /** Why we are waiting again, or why we closed. */
   waitReason: WaitReason | null;
   closeReason: CloseReason | null;
@@ -86,6 +100,17 @@ export function establishedFrame(context: SessionContext): BridgeCommand {
     peer: formatEndpoint(peer.endpoint),
     rttMs: roundMs(peer.rttMs),
   });
+}
+
+/**
+ * The wait before the next punch of a phase that has sent `punches` (ms): the punch interval for
+ * the first PUNCHES_AT_FULL_RATE, then doubling up to the heartbeat interval (never below the
+ * punch interval).
+ */
+export function punchDelayMs(timing: SessionTiming, punches: number): number {
+  if (punches < PUNCHES_AT_FULL_RATE) return timing.punchMs;
+  const ceiling = Math.max(timing.punchMs, timing.heartbeatMs);
+  return Math.min(ceiling, timing.punchMs * 2 ** (punches - PUNCHES_AT_FULL_RATE + 1));
 }
 
 /** One more heartbeat owed to `endpoint` (it sent us one); a proven endpoint stays proven. */

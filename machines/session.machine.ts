@@ -18,6 +18,7 @@ import {
   MAX_RETIRED_PEERS,
   MESSAGES,
   prove,
+  punchDelayMs,
   punchTargets,
   spend,
   type SessionContext,
@@ -42,6 +43,8 @@ import {
 export {
   MAX_LEARNED_ENDPOINTS,
   MAX_RETIRED_PEERS,
+  PUNCHES_AT_FULL_RATE,
+  punchDelayMs,
   punchTargets,
   type LearnedEndpoint,
   type PeerPath,
@@ -49,17 +52,18 @@ export {
 } from './session-context.js';
 
 /**
- * A punching phase for one family: report it, heartbeat at once and every punch interval,
- * establish on proof, answer a newly heard peer session at once.
+ * A punching phase for one family: report it, heartbeat at once and every punch interval (backing
+ * off to the heartbeat interval after PUNCHES_AT_FULL_RATE), establish on proof, answer a newly
+ * heard peer session at once.
  */
 function punching(family: Family) {
   const punch = { type: 'punch', params: { family } } as const;
   return {
-    entry: [{ type: 'reportWaiting', params: { family } } as const, punch],
+    entry: [{ type: 'reportWaiting', params: { family } } as const, 'startPunching', punch],
     initial: 'tick' as const,
     states: {
       tick: {
-      description: 'One punch interval; each one sends a heartbeat.',
+      description: 'One punch interval (the full rate first, then backing off); each one sends a heartbeat.',
       after: { punchInterval: { target: 'tick', reenter: true, actions: punch } },
     },
     },
@@ -101,7 +105,7 @@ export const sessionMachine = setup({
     }),
   },
   delays: {
-    punchInterval: ({ context }) => context.timing.punchMs,
+    punchInterval: ({ context }) => punchDelayMs(context.timing, context.punches),
     fallbackDelay: ({ context }) => context.timing.fallbackMs,
     punchTimeout: ({ context }) => context.timing.punchTimeoutMs,
   },
@@ -138,8 +142,9 @@ export const sessionMachine = setup({
     punch: enqueueActions(({ context, enqueue }, params: { family: Family }) => {
       const to = punchTargets(context, params.family);
       enqueue.sendTo('bridge', { type: 'heartbeat', to, echo: context.heard } satisfies BridgeCommand);
-      enqueue.assign({ learned: spend(context.learned, to) });
+      enqueue.assign({ learned: spend(context.learned, to), punches: context.punches + 1 });
     }),
+    startPunching: assign({ punches: 0 }),
     answer: enqueueActions(({ context, enqueue }, to: Endpoint) => {
       enqueue.sendTo('bridge', { type: 'heartbeat', to: [to], echo: context.heard } satisfies BridgeCommand);
       enqueue.assign({ learned: spend(context.learned, [to]) });
@@ -205,6 +210,7 @@ export const sessionMachine = setup({
     peer: null,
     heard: null,
     retired: [],
+    punches: 0,
     waitReason: null,
     closeReason: null,
     closeMessage: null,

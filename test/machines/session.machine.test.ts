@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { punchTargets, sessionMachine } from '../../machines/session.machine.js';
+import { PUNCHES_AT_FULL_RATE, punchDelayMs, punchTargets, sessionMachine } from '../../machines/session.machine.js';
 import { settle, startSession, V4, V6 } from '../helpers/session-harness.js';
 
 describe('session machine alone (test IO actors, simulated clock)', () => {
@@ -18,6 +18,39 @@ describe('session machine alone (test IO actors, simulated clock)', () => {
     const before = s.heartbeats().length;
     s.advance(200 * 5);
     expect(s.heartbeats().length - before).toBe(5);
+  });
+
+  it('backs off after the full-rate punches of a phase to the heartbeat interval, and starts each phase at the full rate', async () => {
+    // IPv4 only: one phase for as long as it waits.
+    const s = startSession({ resolved: { candidates: [V4], problems: [] } });
+    await settle();
+    const sent = () => s.heartbeats().length;
+    expect(sent()).toBe(1); // the entry punch
+    for (let k = 1; k < PUNCHES_AT_FULL_RATE; k++) {
+      s.advance(200);
+      expect(sent()).toBe(1 + k);
+    }
+    // Then 400 ms, 800 ms, and the heartbeat interval from there on: each punch exactly then.
+    for (const gap of [400, 800, 1000, 1000, 1000]) {
+      const before = sent();
+      s.advance(gap - 1);
+      expect(sent()).toBe(before);
+      s.advance(1);
+      expect(sent()).toBe(before + 1);
+    }
+    // A newly heard peer session is still answered at once, and waits for nothing.
+    const before = s.heartbeats().length;
+    s.heartbeat(V4, { echoesUs: false });
+    expect(s.heartbeats().length).toBe(before + 1);
+  });
+
+  it('paces punches by the count of the phase (pure)', () => {
+    const timing = { punchMs: 200, heartbeatMs: 1000, peerTimeoutMs: 5000, fallbackMs: 3000, punchTimeoutMs: 0 };
+    expect(Array.from({ length: PUNCHES_AT_FULL_RATE + 4 }, (_, k) => punchDelayMs(timing, k))).toEqual([
+      ...Array(PUNCHES_AT_FULL_RATE).fill(200), 400, 800, 1000, 1000,
+    ]);
+    // A punch interval longer than the heartbeat interval is never shortened.
+    expect(punchDelayMs({ ...timing, punchMs: 2000 }, PUNCHES_AT_FULL_RATE + 3)).toBe(2000);
   });
 
   it('falls back to IPv4 after the fallback delay and says so with a second UDP_WAITING', async () => {

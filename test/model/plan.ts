@@ -12,7 +12,7 @@
  */
 import type { EventObject } from 'xstate';
 import { getShortestPaths, getSimplePaths, type StatePath } from 'xstate/graph';
-import { punchTargets } from '../../machines/session.machine.js';
+import { punchDelayMs, punchTargets } from '../../machines/session.machine.js';
 import type { PeerHeartbeatEvent } from '../../machines/types.js';
 import {
   candidateFamilies,
@@ -137,7 +137,7 @@ export function estimateCost(path: ModelPath): number | null {
         break;
       default:
         // A tick, or an event with a real cause; then the peer's observation of the next heartbeat.
-        now += (delay ? (delay.delay === 'punchInterval' ? TIMING.punchMs : TIMING.heartbeatMs) : 5) + OBSERVE_MS(next);
+        now += (delay ? (delay.delay === 'punchInterval' ? punchDelayMs(TIMING, prev.context.punches) : TIMING.heartbeatMs) : 5) + OBSERVE_MS(next);
         if (now > due - TIMER_MARGIN_MS) return null;
     }
     if (next.matches('udp_waiting') && !prev.matches('udp_waiting')) waitingSince = now;

@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import type { AnyStateNode, EventObject, InspectionEvent } from 'xstate';
-import { punchTargets, type SessionContext } from '../../machines/session.machine.js';
+import { punchDelayMs, punchTargets, type SessionContext } from '../../machines/session.machine.js';
 import type { Endpoint, PeerHeartbeatEvent, ResolvedTargets, ResolveInput, StatusFrame } from '../../machines/types.js';
 import { hs256Verifier, mintToken } from '../../src/auth/token.js';
 import { resolveConfig } from '../../src/config.js';
@@ -445,7 +445,7 @@ class Replay {
     const delay = parseDelay(event.type);
     if (delay) {
       const ms = {
-        punchInterval: TIMING.punchMs,
+        punchInterval: punchDelayMs(TIMING, prev.context.punches),
         fallbackDelay: TIMING.fallbackMs,
         punchTimeout: TIMING.punchTimeoutMs,
       }[delay.delay];

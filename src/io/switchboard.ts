@@ -11,6 +11,7 @@ import { formatEndpoint, type Endpoint, type Family } from '../../machines/endpo
 import { sourceGroup } from '../net/address.js';
 import { KeySchedule } from '../protocol/crypto.js';
 import { decodeHeader, PACKET_OVERHEAD_BYTES, PROTOCOL_VERSION, PROTOCOL_VERSION_V0 } from '../protocol/packet.js';
+import { isStunMessage } from '../protocol/stun.js';
 import { PreauthGate, type PreauthLimits } from '../limits/preauth-gate.js';
 import { TokenBucket } from '../limits/token-bucket.js';
 import { Channel, type ChannelDrops, type ChannelMember } from './channel.js';
@@ -27,6 +28,11 @@ export interface PlaneDrops extends ChannelDrops {
 export const VERSION_LOG_SOURCES = 1024;
 /** ... and at most this many such lines a minute, whatever the number of sources. */
 export const VERSION_LOG_LINES_PER_MINUTE = 10;
+
+/** Takes the STUN messages that share the peer port (stun-discovery.ts). */
+export interface StunReceiver {
+  receive(family: Family, datagram: Buffer, address: string, port: number): void;
+}
 
 export interface SwitchboardOptions {
   /** The largest application payload accepted in one datagram. */
@@ -45,6 +51,7 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
   readonly #clock: Clock;
   readonly #versionLogged = new Set<string>();
   readonly #versionLines: TokenBucket;
+  #stun: StunReceiver | null = null;
   readonly preauth: PreauthGate;
   readonly drops: PlaneDrops = {
     oversized: 0,
@@ -78,6 +85,11 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
 
   detach(family: Family): void {
     delete this.#sockets[family];
+  }
+
+  /** Where STUN messages go from now on; without a receiver they are malformed datagrams like any. */
+  receiveStunWith(receiver: StunReceiver | null): void {
+    this.#stun = receiver;
   }
 
   /** The bound socket of a family, for diagnostics (and for tests that break it on purpose). */
@@ -118,6 +130,11 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
     }
     const header = decodeHeader(datagram);
     if (typeof header === 'string') {
+      // Off the hot path: only what is not autoprox is looked at as STUN (packet.ts: 0xa0-0xaf).
+      if (header === 'not_autoprox' && this.#stun !== null && isStunMessage(datagram)) {
+        this.#stun.receive(family, datagram, address, port);
+        return;
+      }
       if (header === 'version') {
         this.drops.version++;
         this.#logVersion(datagram[0]!, { family, address, port });

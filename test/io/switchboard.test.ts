@@ -8,6 +8,7 @@ import { Switchboard, VERSION_LOG_LINES_PER_MINUTE } from '../../src/io/switchbo
 import { KeySchedule, seal } from '../../src/protocol/crypto.js';
 import { encodeHeartbeat } from '../../src/protocol/heartbeat.js';
 import { encodeHeader, PacketType } from '../../src/protocol/packet.js';
+import { encodeBindingRequest } from '../../src/protocol/stun.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { captureLogs } from '../helpers/logs.js';
 
@@ -86,5 +87,19 @@ describe('Switchboard', () => {
     expect((await got).toString()).toBe('ab');
     socket.close();
     receiver.close();
+  });
+  it('hands STUN messages to its STUN receiver, and nothing else; without one they are malformed datagrams', () => {
+    const { sb } = board();
+    const stun = encodeBindingRequest(Buffer.alloc(12, 1));
+    sb.deliver('ipv4', stun, '192.0.2.1', 3478);
+    expect(sb.drops.malformed).toBe(1);
+    const got: string[] = [];
+    sb.receiveStunWith({ receive: (family, datagram, address, port) => got.push(`${family} ${address}:${port} ${datagram.length}`) });
+    sb.deliver('ipv6', stun, '2001:db8::1', 3478);
+    sb.deliver('ipv4', heartbeatOf(randomBytes(32)), '192.0.2.1', 3478); // autoprox: not STUN
+    sb.deliver('ipv4', Buffer.concat([Buffer.from([0x00, 0x01, 0x00, 0x00]), Buffer.alloc(16)]), '192.0.2.1', 3478); // no cookie
+    expect(got).toEqual(['ipv6 2001:db8::1:3478 28']);
+    expect(sb.drops).toMatchObject({ malformed: 2, unknown_channel: 1 });
+    expect(sb.datagramsIn).toBe(4);
   });
 });

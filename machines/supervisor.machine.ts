@@ -40,6 +40,8 @@ export interface SupervisorContext extends SupervisorInput {
   ports: Record<Family, number | null>;
   sessions: number;
   failure: string | null;
+  /** The bind that failed (the start fails): which family, the system's error code. */
+  failedBind: { family: Family; code: string } | null;
   /** Bound sockets that failed since, by family: why. */
   socketFailures: Partial<Record<Family, string>>;
 }
@@ -109,6 +111,7 @@ export const supervisorMachine = setup({
     }),
     recordFailure: assign(({ event }) => ({
       failure: event.type === 'udp.failed' ? `UDP ${event.family} bind failed: ${event.code} ${event.message}` : 'failed',
+      failedBind: event.type === 'udp.failed' ? { family: event.family, code: event.code } : null,
     })),
     warnIpv6Unavailable: emit(({ event }) => ({
       type: 'udp.unavailable' as const,
@@ -140,7 +143,7 @@ export const supervisorMachine = setup({
 }).createMachine({
   id: 'supervisor',
   description: 'Owns the UDP sockets and one session actor per WebSocket.',
-  context: ({ input }) => ({ ...input, ports: { ipv4: null, ipv6: null }, sessions: 0, failure: null, socketFailures: {} }),
+  context: ({ input }) => ({ ...input, ports: { ipv4: null, ipv6: null }, sessions: 0, failure: null, failedBind: null, socketFailures: {} }),
   initial: 'binding_ipv4',
   on: {
     // A bound socket died, whatever the supervisor is doing: recorded (readiness says so), reported.

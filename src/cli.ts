@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { StartError } from './server.js';
 import { runServe } from './cli/run-serve.js';
+import { startFailureLine } from './cli/start-failure.js';
 import { CONNECT_USAGE, parseConnectArgs, runConnect } from './cli/connect.js';
 import { generateKey } from './cli/keygen.js';
 import { configFrom, parseServeFlags } from './cli/serve.js';
@@ -88,7 +89,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(err.message.startsWith('autoprox ') ? `${err.message}\n` : `autoprox: ${err.message}\n`);
       process.exitCode = EXIT_USAGE;
     } else if (err instanceof StartError) {
-      process.stderr.write(`autoprox: could not start: ${err.message}\n`);
+      process.stderr.write(`autoprox: could not start: ${startFailureLine(err)}\n`);
       process.exitCode = EXIT_FAILURE;
     } else {
       process.stderr.write(`autoprox: ${(err as Error).stack ?? String(err)}\n`);

@@ -54,9 +54,28 @@ export interface ErrorFrame {
   count?: number;
 }
 
+/** A listening socket of the server: the HTTP/WebSocket port, the UDP port, the inspector relay. */
+export type Listener = 'http' | 'udp' | 'inspect';
+
+/** A bind or listen that failed: for what, on which port, with which system error (`EADDRINUSE`). */
+export interface BindFailure {
+  listener: Listener;
+  /** What was tried, for people: "UDP ipv4 bind", "HTTP listen on 127.0.0.1:8080". */
+  action: string;
+  port: number;
+  errno: string;
+}
+
 /** The server could not start (a port taken, a file unreadable, ...); the message says what and where. */
 export class StartError extends Error {
   readonly code = 'start_failed';
+  constructor(
+    message: string,
+    /** Set when a port could not be bound, so the command line can name the flag to change. */
+    readonly bind: BindFailure | null = null,
+  ) {
+    super(message);
+  }
 }
 
 /** A bad flag, environment variable or config value; the message names it. */

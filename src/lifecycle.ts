@@ -59,7 +59,11 @@ export async function startSupervisor(deps: SupervisorDeps): Promise<Supervisor>
   const bound = await waitFor(supervisor, (s) => s.matches('running') || s.status !== 'active');
   if (!bound.matches('running')) {
     supervisor.stop();
-    throw new StartError(bound.context.failure ?? 'the UDP sockets could not be bound');
+    const failed = bound.context.failedBind;
+    throw new StartError(
+      bound.context.failure ?? 'the UDP sockets could not be bound',
+      failed ? { listener: 'udp', action: `UDP ${failed.family} bind`, port: deps.input.udp.port, errno: failed.code } : null,
+    );
   }
   return supervisor;
 }

@@ -108,7 +108,9 @@ export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Prom
     if (err instanceof RedisUnavailable) throw new StartError(err.message);
     if (err instanceof StartError || err instanceof ConfigError) throw err;
     const e = err as NodeJS.ErrnoException;
-    throw new StartError(e.code === 'EADDRINUSE' ? `--inspect-port ${config.inspectPort} is taken: ${e.message}` : e.message);
+    // Only the inspector's relay can have failed here without a StartError of its own.
+    const bind = config.inspect && inspector === null && e.code ? { listener: 'inspect' as const, action: `inspector relay listen on 127.0.0.1:${config.inspectPort}`, port: config.inspectPort, errno: e.code } : null;
+    throw new StartError(e.code === 'EADDRINUSE' ? `--inspect-port ${config.inspectPort} is taken: ${e.message}` : e.message, bind);
   }
   log.info({ url: handle.url, udp: handle.udp }, 'listening');
   if (inspector) log.info({ url: inspector.url, stream: `${inspector.url.replace(/^http/, 'ws')}stream` }, 'inspector');

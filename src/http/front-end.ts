@@ -89,7 +89,7 @@ export async function startFrontEnd(options: FrontEndOptions): Promise<FrontEnd>
     });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new StartError(`HTTP listen on ${options.host}:${options.port} failed: ${e.code ?? ''} ${e.message}`);
+    throw new StartError(`HTTP listen on ${options.host}:${options.port} failed: ${e.code ?? ''} ${e.message}`, e.code ? { listener: 'http', action: `HTTP listen on ${options.host}:${options.port}`, port: options.port, errno: e.code } : null);
   }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -107,8 +107,12 @@ export async function startInspector(port: number, host = '127.0.0.1'): Promise<
     { sanitizeContext: (context) => sanitize(context), sanitizeEvent: (event) => sanitize(event) },
   );
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    // ws re-emits the server's errors on the WebSocketServer: a taken port must reject here, not crash.
+    wss.once('error', reject);
+    server.listen(port, host, () => {
+      wss.off('error', reject);
+      resolve();
+    });
   });
   const actual = (server.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host;

@@ -3,12 +3,32 @@
  * names the flag, the variable or the remedy, never a usage screen or a stack trace.
  */
 import { spawnSync } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, killAllServers } from '../helpers/server-process.js';
 
+const held: Array<Server | Socket> = [];
 afterEach(async () => {
+  for (const h of held.splice(0)) h.close();
   await killAllServers();
 });
+
+/** A TCP port on loopback held by someone else. */
+async function takenTcpPort(): Promise<number> {
+  const server = createServer();
+  held.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as { port: number }).port;
+}
+
+/** A UDP port held by someone else on every IPv4 address (as autoprox binds it). */
+async function takenUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  held.push(socket);
+  await new Promise<void>((resolve) => socket.bind(0, '0.0.0.0', resolve));
+  return socket.address().port;
+}
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 10_000 });
@@ -35,5 +55,32 @@ describe('unknown flags', () => {
     const help = run(['token', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--admin/);
+  });
+});
+
+describe('a port already in use', () => {
+  it('the HTTP/WebSocket port: one line naming --port (and 0), EADDRINUSE once, exit 1', async () => {
+    const port = await takenTcpPort();
+    const r = run(['serve', '--port', String(port), '--udp-port', '0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `autoprox: could not start: HTTP listen on 127.0.0.1:${port} failed: EADDRINUSE (port ${port} is in use, perhaps by another autoprox): give --port another port, or --port 0 for any free port\n`,
+    );
+  });
+
+  it('the UDP port: one line naming --udp-port (and 0), exit 1', async () => {
+    const port = await takenUdpPort();
+    const r = run(['serve', '--port', '0', '--udp-port', String(port), '--no-ipv6']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `autoprox: could not start: UDP ipv4 bind failed: EADDRINUSE (port ${port} is in use, perhaps by another autoprox): give --udp-port another port, or --udp-port 0 for any free port\n`,
+    );
+  });
+
+  it('the inspector relay port: one line naming --inspect-port, exit 1, no crash', async () => {
+    const port = await takenTcpPort();
+    const r = run(['serve', '--port', '0', '--udp-port', '0', '--inspect', '--inspect-port', String(port)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^autoprox: could not start: .*EADDRINUSE \\(port ${port} is in use.*\\): give --inspect-port another port, or --inspect-port 0 for any free port\n$`));
   });
 });

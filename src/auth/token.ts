@@ -57,6 +57,13 @@ function isKeySourceFailure(err: unknown): boolean {
   );
 }
 
+/**
+ * A signature that does not verify is nearly always a token of another secret: say which ones
+ * people mix up (the message is shown to clients; the code stays `invalid_token`).
+ */
+export const SIGNATURE_MISMATCH =
+  'the token signature does not verify: it was likely signed with another secret or key (a token minted for another --jwt-secret, or one printed by an earlier `npm start` run, which picks a new secret each time)';
+
 function describeJoseError(err: unknown): ['invalid_token' | 'expired_token', string] {
   if (err instanceof errors.JWTExpired) return ['expired_token', 'the token has expired'];
   if (err instanceof errors.JWKSNoMatchingKey) return ['invalid_token', 'no key of the JWKS matches the token (kid/alg)'];
@@ -69,7 +76,7 @@ function describeJoseError(err: unknown): ['invalid_token' | 'expired_token', st
   }
   if (err instanceof errors.JOSEAlgNotAllowed) return ['invalid_token', 'the token algorithm is not allowed for this server'];
   if (err instanceof errors.JOSENotSupported) return ['invalid_token', 'the token algorithm is not supported'];
-  if (err instanceof errors.JWSSignatureVerificationFailed) return ['invalid_token', 'the token signature does not verify'];
+  if (err instanceof errors.JWSSignatureVerificationFailed) return ['invalid_token', SIGNATURE_MISMATCH];
   if (err instanceof errors.JOSEError) return ['invalid_token', 'the token is malformed'];
   return ['invalid_token', 'the token could not be verified'];
 }

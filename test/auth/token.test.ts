@@ -144,13 +144,13 @@ describe('authenticate: refusals', () => {
 
   it("a token signed with another secret is 'invalid_token'", async () => {
     const token = await mintToken('another secret', 'mallory', 60);
-    await expectRefusal(token, 'invalid_token', 'the token signature does not verify');
+    await expectRefusal(token, 'invalid_token', 'the token signature does not verify: it was likely signed with another secret or key (a token minted for another --jwt-secret, or one printed by an earlier `npm start` run, which picks a new secret each time)');
   });
 
   it("a token with a changed payload (signature kept) is 'invalid_token'", async () => {
     const [header, , signature] = (await mintToken(SECRET, 'alice', 60)).split('.');
     const forged = `${header}.${b64url({ sub: 'root', exp: nowS() + 60 })}.${signature}`;
-    await expectRefusal(forged, 'invalid_token', 'the token signature does not verify');
+    await expectRefusal(forged, 'invalid_token', 'the token signature does not verify: it was likely signed with another secret or key (a token minted for another --jwt-secret, or one printed by an earlier `npm start` run, which picks a new secret each time)');
   });
 
   it("an alg none token (hand-made, empty signature) is 'invalid_token'", async () => {

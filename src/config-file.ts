@@ -33,8 +33,8 @@ export function configValues(document: unknown, path: string): RawFlags {
     if (spec.kind === 'bool') {
       if (typeof value !== 'boolean') throw new ConfigError(key, `${where}: expected true or false, got ${JSON.stringify(value)}`);
       values[key] = value;
-    } else if (Array.isArray(value) && spec.kind === 'targets') {
-      if (!value.every((v) => typeof v === 'string')) throw new ConfigError(key, `${where}: expected a list of CIDR strings`);
+    } else if (Array.isArray(value) && (spec.kind === 'targets' || spec.kind === 'hostports')) {
+      if (!value.every((v) => typeof v === 'string')) throw new ConfigError(key, `${where}: expected a list of ${spec.kind === 'targets' ? 'CIDR' : 'HOST:PORT'} strings`);
       values[key] = value.join(',');
     } else if (typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))) {
       values[key] = String(value);
@@ -73,7 +73,7 @@ export function printableConfig(config: ServeConfig): Record<string, unknown> {
     }
     if (spec.kind === 'secret') value = MASK;
     else if (spec.kind === 'redis') value = maskUrlPassword(value as string);
-    else if (spec.kind === 'targets') value = (value as Array<{ text: string }>).map((r) => r.text);
+    else if (spec.kind === 'targets' || spec.kind === 'hostports') value = (value as Array<{ text: string }>).map((r) => r.text);
     out[spec.flag] = value;
   }
   return out;

@@ -6,6 +6,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigError } from './errors.js';
 import { parseHost } from './net/address.js';
+import { parseHostPortList, type HostPort } from './net/host-port.js';
 import { parseTargetRules, type TargetRule } from './net/target-policy.js';
 import { MAX_APP_PAYLOAD_BYTES } from './protocol/packet.js';
 
@@ -66,9 +67,15 @@ export interface ServeConfig {
   tlsKey: string | null;
   trustProxy: TargetRule[];
   wsPingMs: number;
+  // public endpoint discovery
+  /** STUN servers asked for this server's public endpoints, in order of preference (--stun, repeatable). */
+  stun: HostPort[];
 }
 
-type Kind = 'int' | 'string' | 'host' | 'bool' | 'secret' | 'ipv4' | 'ipv6' | 'level' | 'url' | 'redis' | 'targets';
+type Kind = 'int' | 'string' | 'host' | 'bool' | 'secret' | 'ipv4' | 'ipv6' | 'level' | 'url' | 'redis' | 'targets' | 'hostports';
+
+/** `--stun` servers at most (each is asked on each family every refresh). */
+export const MAX_STUN_SERVERS = 16;
 
 export interface OptionSpec {
   flag: string;
@@ -133,6 +140,8 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: 'tls-key', key: 'tlsKey', kind: 'string', default: null, unit: 'file', description: 'the private key (PEM) of --tls-cert; reloaded on SIGHUP' },
   { flag: 'trust-proxy', key: 'trustProxy', kind: 'targets', default: null, unit: 'CIDRs', description: 'reverse proxies (CIDRs) whose X-Forwarded-For names the client address' },
   { flag: 'ws-ping-ms', key: 'wsPingMs', kind: 'int', default: 30_000, min: 100, max: 3_600_000, unit: 'ms', description: 'WebSocket ping interval; a client that misses one is dropped (keeps proxies from timing idle sessions out)' },
+  // public endpoint discovery
+  { flag: 'stun', key: 'stun', kind: 'hostports', default: null, unit: 'host:port', description: 'a STUN server to learn this server\'s public endpoints from, asked from the peer UDP sockets at start and every 60 s (repeatable; [v6]:port for IPv6 literals; comma-separated in the environment); with two at different addresses, whether the NAT maps endpoint-independently' },
 ];
 
 export function envName(flag: string): string {
@@ -174,6 +183,13 @@ function parseValue(spec: OptionSpec, raw: string | boolean, source: string): Se
       if ('error' in rules) throw new ConfigError(spec.flag, `${name}: ${rules.error}`);
       return rules;
     }
+    case 'hostports': {
+      if (typeof raw !== 'string') throw new ConfigError(spec.flag, `${name}: expected HOST:PORT`);
+      const list = parseHostPortList(raw);
+      if ('error' in list) throw new ConfigError(spec.flag, `${name}: ${list.error}`);
+      if (list.length > MAX_STUN_SERVERS) throw new ConfigError(spec.flag, `${name}: at most ${MAX_STUN_SERVERS} servers, got ${list.length}`);
+      return list;
+    }
     case 'int': {
       const text = String(raw).trim();
       if (!/^\d+$/.test(text)) throw new ConfigError(spec.flag, `${name}: expected a whole number${spec.unit ? ` of ${spec.unit}` : ''}, got "${raw}"`);
@@ -208,7 +224,7 @@ function parseValue(spec: OptionSpec, raw: string | boolean, source: string): Se
 
 /** Resolves flags and environment into a checked config. Throws ConfigError naming the option. */
 /** Rule lists whose absence means "none" rather than "not configured". */
-const EMPTY_LIST_KEYS = new Set<keyof ServeConfig>(['denyTargets', 'trustProxy']);
+const EMPTY_LIST_KEYS = new Set<keyof ServeConfig>(['denyTargets', 'trustProxy', 'stun']);
 
 /** Options from a config file (`--config`), keyed by flag name; see config-file.ts. */
 export interface FileValues {

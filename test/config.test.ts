@@ -58,6 +58,7 @@ const DEFAULTS: ServeConfig = {
   tlsKey: null,
   trustProxy: [],
   wsPingMs: 30_000,
+  stun: [],
 };
 
 describe('resolveConfig: defaults', () => {
@@ -131,6 +132,7 @@ describe('resolveConfig: every option from flag and from environment', () => {
     ['inspect', '1', { inspect: true }],
     ['inspect-port', '0', { inspectPort: 0 }],
     ['ws-ping-ms', '500', { wsPingMs: 500 }],
+    ['stun', 'stun.example.net:3478,[2001:db8::1]:3478', { stun: [{ host: 'stun.example.net', port: 3478, text: 'stun.example.net:3478' }, { host: '2001:db8::1', port: 3478, text: '[2001:db8::1]:3478' }] }],
   ];
 
   it.each(cases)('--%s %s', (flag, value, expected) => {
@@ -159,6 +161,17 @@ describe('resolveConfig: every option from flag and from environment', () => {
   ])('refuses --%s %s', (flag, value, message) => {
     const err = configError({ [flag]: value });
     expect(err.option).toBe(flag);
+    expect(err.message).toBe(message);
+  });
+
+  it.each([
+    ['192.0.2.1', '--stun: "192.0.2.1" is not HOST:PORT'],
+    ['2001:db8::1:3478', '--stun: "2001:db8::1:3478" is not HOST:PORT (write IPv6 literals in brackets: [2001:db8::1]:3478)'],
+    ['a.test:0', '--stun: "a.test:0": the port must be from 1 to 65535'],
+    [Array.from({ length: 17 }, (_, i) => `s${i}.test:3478`).join(','), '--stun: at most 16 servers, got 17'],
+  ])('refuses --stun %s', (value, message) => {
+    const err = configError({ stun: value });
+    expect(err.option).toBe('stun');
     expect(err.message).toBe(message);
   });
 

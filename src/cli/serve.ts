@@ -24,8 +24,8 @@ export const DEMO_TOKEN_TTL_S = 24 * 3600;
 const GENERATED_SECRET_BYTES = 32;
 
 /** The flags `serve` (and `config print`) take: every option, `--config` and `--help`. */
-function serveFlagOptions(): Record<string, { type: 'string' | 'boolean' }> {
-  const options = Object.fromEntries(SERVE_OPTIONS.map((o) => [o.flag, { type: o.kind === 'bool' ? ('boolean' as const) : ('string' as const) }]));
+function serveFlagOptions(): Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> {
+  const options = Object.fromEntries(SERVE_OPTIONS.map((o) => [o.flag, { type: o.kind === 'bool' ? ('boolean' as const) : ('string' as const), ...(o.kind === 'hostports' ? { multiple: true } : {}) }]));
   return { ...options, config: { type: 'string' }, help: { type: 'boolean' } };
 }
 
@@ -41,7 +41,8 @@ export function parseServeFlags(args: string[]): Record<string, string | boolean
   if (unknown !== null) throw new UsageError(unknownFlagMessage('serve', unknown, Object.keys(options)));
   try {
     const { values } = parseArgs({ args, options, strict: true, allowPositionals: false });
-    return values;
+    // A repeatable flag (--stun A --stun B) is one comma-separated value, as in the environment.
+    return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v]));
   } catch (err) {
     throw new UsageError(`autoprox serve: ${oneLine((err as Error).message)}; \`autoprox serve --help\` lists the flags`);
   }

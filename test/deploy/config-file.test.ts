@@ -64,6 +64,18 @@ describe('config files', () => {
     expect(bad.stderr).toContain('unknown key "nope"');
   });
 
+  it('--stun is repeatable on the command line, a list in a file, comma-separated in the environment', async () => {
+    const f = await loadConfigFile(file('stun.yaml', 'stun:\n  - stun.example.net:3478\n  - "[2001:db8::1]:3478"\n'));
+    expect(resolveConfig({}, {}, f).stun.map((s) => s.text)).toEqual(['stun.example.net:3478', '[2001:db8::1]:3478']);
+    expect(resolveConfig({}, { AUTOPROX_STUN: '192.0.2.1:3478,192.0.2.2:3478' }).stun.map((s) => s.text)).toEqual(['192.0.2.1:3478', '192.0.2.2:3478']);
+    const r = spawnSync(process.execPath, [CLI, 'config', 'print', '--stun', '127.0.0.1:3478', '--stun=[::1]:3479'], { encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 10_000 });
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).stun).toEqual(['127.0.0.1:3478', '[::1]:3479']);
+    const bad = spawnSync(process.execPath, [CLI, 'config', 'print', '--stun', '::1:3478'], { encoding: 'utf8', env: { PATH: process.env.PATH }, timeout: 10_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--stun: "::1:3478" is not HOST:PORT (write IPv6 literals in brackets');
+  });
+
   it('config print shows the effective configuration with secrets masked', () => {
     const f = file('print.yaml', 'udp-port: 41000\njwt-secret: a-very-secret-value-of-the-file\nredis-url: redis://user:pa55word@127.0.0.1:6379/1\n');
     const r = spawnSync(process.execPath, [CLI, 'config', 'print', '--config', f, '--punch-ms', '50'], {

@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
+import { CLAIM_ADMIN } from '../auth/claims.js';
 import { mintToken } from '../auth/token.js';
 import { hs256Verifier, loadVerifier } from '../auth/verifier.js';
 import { loadConfigFile } from '../config-file.js';
@@ -20,6 +21,8 @@ import { UsageError } from './usage.js';
 
 /** Validity of the token printed when the server runs on a generated secret (s). */
 export const DEMO_TOKEN_TTL_S = 24 * 3600;
+/** The subject of the admin token printed when the server runs on a generated secret. */
+export const DEMO_ADMIN_SUBJECT = 'demo-admin';
 /** The secret generated when none is configured (bytes of randomness). */
 const GENERATED_SECRET_BYTES = 32;
 
@@ -118,6 +121,8 @@ export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Prom
 
   if (secret !== null) {
     const token = await mintToken(secret, 'demo', DEMO_TOKEN_TTL_S);
+    // Without it nobody could open the live page of this run: its secret is shown to no one.
+    const admin = await mintToken(secret, DEMO_ADMIN_SUBJECT, DEMO_TOKEN_TTL_S, new Date(), { [CLAIM_ADMIN]: true });
     const peerHost = config.udpBind4 === '0.0.0.0' ? '127.0.0.1' : config.udpBind4;
     process.stderr.write(
       [
@@ -127,6 +132,9 @@ export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Prom
         token,
         'autoprox: try it: run this in two terminals (same key: the two sessions find each other through this server), then type lines:',
         `  ${selfCommand()} connect ${wsUrl(handle.url)} --host ${peerHost} --port ${handle.udp.ipv4} --key=${generateKey()} --token=${token}`,
+        `autoprox: watch the sessions: the live page, with an admin token of this run (sub "${DEMO_ADMIN_SUBJECT}", valid ${DEMO_TOKEN_TTL_S / 3600} h), or the same as a table:`,
+        `  ${handle.url}/?access_token=${admin}`,
+        `  ${selfCommand()} status --url ${handle.url} --token=${admin}`,
         '',
       ].join('\n'),
     );

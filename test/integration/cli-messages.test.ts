@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, killAllServers } from '../helpers/server-process.js';
+import { CLI, killAllServers, startServerProcess } from '../helpers/server-process.js';
 
 const held: Array<Server | Socket> = [];
 afterEach(async () => {
@@ -82,5 +82,29 @@ describe('a port already in use', () => {
     const r = run(['serve', '--port', '0', '--udp-port', '0', '--inspect', '--inspect-port', String(port)]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`^autoprox: could not start: .*EADDRINUSE \\(port ${port} is in use.*\\): give --inspect-port another port, or --inspect-port 0 for any free port\n$`));
+  });
+});
+
+describe('npm start on the embedded default (a random secret)', () => {
+  it('prints the live page URL with an admin token of this run, and a status command that runs as printed', async () => {
+    const s = await startServerProcess(['--udp-port', '0']);
+    const deadline = Date.now() + 5000;
+    while (!s.stderr.some((l) => l.includes(' status --url ')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const page = s.stderr.find((l) => l.trim().startsWith(`${s.url}/?access_token=`));
+    expect(page, s.stderr.join('\n')).toBeDefined();
+    const url = new URL(page!.trim());
+    const token = url.searchParams.get('access_token')!;
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    expect(claims).toMatchObject({ sub: 'demo-admin', apx_admin: true });
+    // The live page's own API takes it: an admin token of this run, not the 403 of the demo token.
+    const api = await fetch(`${s.url}/v0/sessions?access_token=${token}`);
+    expect(api.status).toBe(200);
+    expect(await api.json()).toEqual({ total: 0, sessions: [] });
+    expect((await fetch(url)).status).toBe(200);
+    // The status line, as printed (`node dist/src/cli.js status --url U --token=T`).
+    const command = s.stderr.find((l) => l.includes(' status --url '))!.trim().split(/\s+/);
+    const status = run(command.slice(command.indexOf('status')));
+    expect(status).toEqual({ code: 0, stdout: 'no live sessions\n', stderr: '' });
+    expect(s.logs.join('\n')).not.toContain(token);
   });
 });

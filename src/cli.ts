@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError } from './errors.js';
 import { StartError } from './server.js';
 import { runServe } from './cli/run-serve.js';
+import { runRelay } from './cli/relay.js';
 import { startFailureLine } from './cli/start-failure.js';
 import { CONNECT_USAGE, parseConnectArgs, runConnect } from './cli/connect.js';
 import { generateKey } from './cli/keygen.js';
@@ -26,6 +27,8 @@ async function main(argv: string[]): Promise<number | 'running'> {
   switch (command) {
     case 'serve':
       return runServe(args);
+    case 'relay':
+      return runRelay(args);
     case 'config': {
       const [sub, ...rest] = args;
       if (sub !== 'print') throw new UsageError('usage: autoprox config print [--config FILE] [serve options]');

@@ -77,9 +77,10 @@ type Kind = 'int' | 'string' | 'host' | 'bool' | 'secret' | 'ipv4' | 'ipv6' | 'l
 /** `--stun` servers at most (each is asked on each family every refresh). */
 export const MAX_STUN_SERVERS = 16;
 
-export interface OptionSpec {
+/** One option of a command: `serve`'s (below) or `relay`'s (src/relay/relay-config.ts). */
+export interface OptionSpec<Key extends string = keyof ServeConfig> {
   flag: string;
-  key: keyof ServeConfig;
+  key: Key;
   kind: Kind;
   default: string | number | boolean | null;
   min?: number;
@@ -151,7 +152,8 @@ export function envName(flag: string): string {
 /** Flags as parsed by node:util parseArgs: strings, and booleans for bool options. */
 export type RawFlags = Record<string, string | boolean | undefined>;
 
-function parseValue(spec: OptionSpec, raw: string | boolean, source: string): ServeConfig[keyof ServeConfig] {
+/** Checks one option's value from `source` (a flag, a variable, a file key); throws ConfigError naming the option. */
+export function parseOptionValue(spec: OptionSpec<string>, raw: string | boolean, source: string): ServeConfig[keyof ServeConfig] {
   const name = source;
   switch (spec.kind) {
     case 'bool': {
@@ -240,13 +242,13 @@ export function resolveConfig(flags: RawFlags, env: NodeJS.ProcessEnv = {}, file
     const envValue = env[envName(spec.flag)];
     const fileValue = file?.values[spec.flag];
     if (flagValue !== undefined) {
-      config[spec.key] = parseValue(spec, flagValue, `--${spec.flag}`);
+      config[spec.key] = parseOptionValue(spec, flagValue, `--${spec.flag}`);
       given.add(spec.key);
     } else if (envValue !== undefined) {
-      config[spec.key] = parseValue(spec, envValue, envName(spec.flag));
+      config[spec.key] = parseOptionValue(spec, envValue, envName(spec.flag));
       given.add(spec.key);
     } else if (fileValue !== undefined) {
-      config[spec.key] = parseValue(spec, fileValue, `config file ${file!.path}: key "${spec.flag}"`);
+      config[spec.key] = parseOptionValue(spec, fileValue, `config file ${file!.path}: key "${spec.flag}"`);
       given.add(spec.key);
     } else {
       config[spec.key] = spec.kind === 'bool' && spec.invert ? !spec.default : EMPTY_LIST_KEYS.has(spec.key) ? [] : spec.default;

@@ -44,7 +44,7 @@ describe('house rules: imports follow the folders', () => {
 
   it('sockets (node:dgram) only in the UDP edge; WebSockets (ws) only where clients are served', () => {
     const dgram = all.filter((f) => importsOf(f).includes('node:dgram'));
-    expect(dgram.sort()).toEqual(['src/io/switchboard.ts', 'src/io/udp-socket.actor.ts']);
+    expect(dgram.sort()).toEqual(['src/io/switchboard.ts', 'src/io/udp-socket.actor.ts', 'src/relay/relay-sockets.ts']);
     const ws = all.filter((f) => importsOf(f).includes('ws'));
     for (const f of ws) expect(f, `${f} imports ws`).toMatch(/^src\/(io|http|session|observe\/inspector\.ts|cli\/|client\/node\.ts)/);
   });

@@ -27,6 +27,7 @@ export const MAIN_USAGE = `autoprox: WebSocket clients talking peer to peer over
 
 usage:
   autoprox serve [options]                  run the server (autoprox serve --help for options)
+  autoprox relay [options]                  run a relay for servers that cannot punch through (autoprox relay --help)
   autoprox token --sub NAME [--ttl 1h] [--admin] [--max-sessions N] [--targets RULES]
                                             mint an HS256 client token (needs --jwt-secret or AUTOPROX_JWT_SECRET)
   autoprox config print [--config FILE] [serve options]

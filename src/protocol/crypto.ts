@@ -29,6 +29,7 @@ const HASH_BYTES = 32;
 export const CHANNEL_INFO = 'autoprox v1 channel id';
 export const HEARTBEAT_KEY_INFO = 'autoprox v1 heartbeat key';
 export const DATA_KEY_INFO = 'autoprox v1 data key';
+export const RELAY_BIND_KEY_INFO = 'autoprox v1 relay bind key';
 /** RFC 5869 section 2.2: no salt means HashLen zero bytes. */
 const NO_SALT = Buffer.alloc(HASH_BYTES);
 /** The counter byte of HKDF-Expand's first (and, for 32 bytes or less, only) block. */
@@ -36,6 +37,7 @@ const FIRST_BLOCK = Buffer.from([1]);
 const CHANNEL_INFO_BYTES = Buffer.from(CHANNEL_INFO);
 const HEARTBEAT_INFO_BYTES = Buffer.from(HEARTBEAT_KEY_INFO);
 const DATA_INFO_BYTES = Buffer.from(DATA_KEY_INFO);
+const RELAY_BIND_INFO_BYTES = Buffer.from(RELAY_BIND_KEY_INFO);
 
 function checkPsk(psk: Buffer): void {
   if (psk.length !== PSK_BYTES) throw new TypeError(`pre-shared key must be ${PSK_BYTES} bytes`);
@@ -70,6 +72,14 @@ export class KeySchedule {
   heartbeatKey(senderSalt: Buffer): KeyObject {
     checkSalt(senderSalt, 'sender salt');
     return createSecretKey(this.#expand(KEY_BYTES, HEARTBEAT_INFO_BYTES, senderSalt));
+  }
+
+  /**
+   * The key a server proves with, to the other end of its channel at a relay, that it holds the
+   * PSK (relay-auth.ts): the relay never sees it, and cannot check it; the other end does.
+   */
+  relayBindKey(): Buffer {
+    return Buffer.from(this.#expand(KEY_BYTES, RELAY_BIND_INFO_BYTES));
   }
 
   /** The key of DATA and CLOSE from the session `senderSalt` to the session `receiverSalt`. */

@@ -16,6 +16,7 @@ import { resolveConfig, SERVE_OPTIONS, type ServeConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { PROXY_PATH, StartError, startServer, type ServerHandle } from '../server.js';
 import { generateKey } from './keygen.js';
+import { unknownEnv, unknownEnvMessage } from './unknown-env.js';
 import { findUnknownFlag, unknownFlagMessage } from './unknown-flag.js';
 import { UsageError } from './usage.js';
 
@@ -85,6 +86,7 @@ export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Prom
   const config = await configFrom(flags, env);
   await checkHostResolves(config.host);
   const log = createLogger(config.logLevel);
+  for (const unknown of unknownEnv(env)) log.warn({ variable: unknown.name, suggestion: unknown.suggestion }, unknownEnvMessage(unknown));
   const configured = await loadVerifier(config);
   // The embedded default: a random secret for this run, and a token printed to try it with.
   const secret = configured ? null : randomBytes(GENERATED_SECRET_BYTES).toString('base64url');

@@ -108,3 +108,22 @@ describe('npm start on the embedded default (a random secret)', () => {
     expect(s.logs.join('\n')).not.toContain(token);
   });
 });
+
+describe('an unknown AUTOPROX_* variable', () => {
+  it('is warned about once at start, with the variable meant; known ones (status\'s token, the test switches) are not', async () => {
+    const s = await startServerProcess(['--udp-port', '0', '--jwt-secret', 'a-secret-of-thirty-two-bytes-or-more-0123'], {
+      AUTOPROX_UDPPORT: '40000',
+      AUTOPROX_TOKEN: 'for status, not serve',
+      AUTOPROX_REQUIRE_REDIS: '1',
+    });
+    const warnings = s.logs.map((l) => JSON.parse(l) as { level: number | string; msg: string; variable?: string }).filter((l) => l.variable !== undefined);
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        variable: 'AUTOPROX_UDPPORT',
+        suggestion: 'AUTOPROX_UDP_PORT',
+        msg: 'AUTOPROX_UDPPORT is not a variable autoprox reads, so it is ignored (did you mean AUTOPROX_UDP_PORT?)',
+      }),
+    ]);
+    expect(s.logs.join('\n')).not.toContain('AUTOPROX_TOKEN');
+  });
+});

@@ -19,6 +19,7 @@ import { ownEndpointsOf } from './io/own-endpoints.js';
 import type { PeerLink } from './io/peer-link.js';
 import { HeartbeatWheel } from './io/heartbeat-wheel.js';
 import { SessionLink } from './io/session-link.js';
+import { StunDiscovery } from './io/stun-discovery.js';
 import { Switchboard } from './io/switchboard.js';
 import { drainAndStop, readinessOf, startSupervisor, type Supervisor } from './lifecycle.js';
 import type { PreauthGate } from './limits/preauth-gate.js';
@@ -49,6 +50,8 @@ export interface ServerHandle {
   /** Live sessions as the API, the page and the metrics see them. */
   sessions: SessionRegistry;
   metrics: Metrics;
+  /** Public endpoint discovery (STUN), or null without --stun. */
+  discovery: StunDiscovery | null;
   /** Graceful: stop accepting, close every session (CLOSED, 1001, CLOSE to the peer), close sockets. */
   close(): Promise<void>;
   /** Reads --tls-cert/--tls-key again for new connections (SIGHUP); open sessions are untouched. */
@@ -79,8 +82,13 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   const switchboard = new Switchboard<PeerLink>({ maxPayloadBytes: config.maxPayload, preauth, log, clock });
   const registry = new SessionRegistry(() => clock.wallMs());
   const wheel = new HeartbeatWheel(clock, (err) => log.error({ err: String(err) }, 'a session\'s path timers failed: that session is no longer kept alive'));
-  const metrics = new Metrics({ sessions: registry, plane: switchboard, clock });
+  // From the peer sockets themselves: the endpoint found is the one peers must punch to.
+  const discovery = config.stun.length > 0 ? new StunDiscovery({ servers: config.stun, sender: switchboard, clock, log }) : null;
+  switchboard.receiveStunWith(discovery);
+  const metrics = new Metrics({ sessions: registry, plane: switchboard, clock, ...(discovery ? { stun: discovery } : {}) });
   const supervisor = await startSupervisor({ input: supervisorInput(config), clock, switchboard, log, metrics, ...optional(deps) });
+
+  void discovery?.start();
 
   const policy = new TargetPolicy({
     allow: config.allowTargets,
@@ -103,7 +111,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
       new SessionLink({
         id, ws, socket, psk: params.key, maxPayload: config.maxPayload, switchboard, log, clock, limits: config,
         deny: (endpoint) => policy.deny(endpoint, grants.targets),
-        wheel, timing: config, onRtt: (rttMs) => metrics.rtt(rttMs),
+        wheel, timing: config, onRtt: (rttMs) => metrics.rtt(rttMs), ...(discovery ? { endpoints: discovery } : {}),
         // A token accepted within the clock tolerance keeps its session for that tolerance too.
         tokenExpiresAtMs: config.sessionOutlivesToken ? null : grants.expiresAtMs + config.jwtClockToleranceS * 1000,
       }),
@@ -124,6 +132,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   const route = createRoutes({
     verifier, clock, sessions: registry, metrics, authLimits: limits, clientOf,
     readiness: () => readinessOf(supervisor, draining),
+    endpoints: () => discovery?.view() ?? { ipv4: null, ipv6: null, nat: 'unknown', relay: null, servers: [] },
     onRefusal: (refusal) => metrics.refusal(refusal),
   });
   const frontEnd = await startFrontEnd({
@@ -131,6 +140,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     upgrade: (req, socket, head) => upgrades.handle(req, socket, head),
     ...(deps.headersTimeoutMs !== undefined ? { headersTimeoutMs: deps.headersTimeoutMs } : {}),
   }).catch((err: unknown) => {
+    discovery?.stop();
     supervisor.stop();
     sessionCounter.close();
     throw err;
@@ -143,6 +153,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
       supervisor, clock, log, drainDelayMs: config.drainDelayMs, shutdownGraceMs: config.shutdownGraceMs,
       beginDraining: () => (draining = true),
       closeRest: async () => {
+        discovery?.stop();
         table.stopPings();
         await waitForClosed(upgrades.wss.clients, clock, WS_CLOSE_WAIT_MS);
         for (const ws of upgrades.wss.clients) ws.terminate();
@@ -154,7 +165,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   return {
     url: frontEnd.url,
     udp: { ...supervisor.getSnapshot().context.ports },
-    supervisor, switchboard, preauth: switchboard.preauth, links: table.links, sessions: registry, metrics, close,
+    supervisor, switchboard, preauth: switchboard.preauth, links: table.links, sessions: registry, metrics, discovery, close,
     reloadTls: () => frontEnd.reloadTls(),
   };
 }

@@ -10,6 +10,7 @@ import { CLAIM_ADMIN } from '../auth/claims.js';
 import { authenticateRequest, type AuthFailureLimits } from '../auth/token.js';
 import type { Verifier } from '../auth/verifier.js';
 import type { Clock } from '../clock.js';
+import type { EndpointsView } from '../io/stun-discovery.js';
 import { Refusal } from '../errors.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { SessionRegistry } from '../observe/registry.js';
@@ -32,6 +33,8 @@ export interface RouteDeps {
   metrics: Metrics;
   /** 'ready', or why not. */
   readiness: () => 'ready' | 'starting' | 'draining' | 'udp_failed';
+  /** GET /v0/endpoints: this server's public endpoints and each STUN server's answer. */
+  endpoints: () => EndpointsView;
   onRefusal: (refusal: Refusal) => void;
   /** The failed-authentication limits of the upgrades apply here too (per client address). */
   authLimits: AuthFailureLimits;
@@ -91,6 +94,12 @@ export function createRoutes(deps: RouteDeps) {
     }
     if (path === PROXY_PATH) {
       return refuse(res, new Refusal(426, 'upgrade_required', 'this endpoint speaks WebSocket only', { Upgrade: 'websocket' }));
+    }
+    if (path === '/v0/endpoints') {
+      // Any valid token: a client needs this server's public endpoint to hand to its peer.
+      const claims = await authenticateRequest(req, url.searchParams, deps.clientOf(req), deps.verifier, deps.authLimits);
+      if (claims instanceof Refusal) return refuse(res, claims);
+      return sendJson(res, 200, deps.endpoints());
     }
     if (path === '/v0/sessions' || path === '/v0/sessions/events' || path.startsWith('/v0/sessions/')) {
       const claims = await admin(req, url, deps);

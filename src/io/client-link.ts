@@ -13,6 +13,7 @@ import type { ClientErrorCode } from '../errors.js';
 import { bucketOrNull, type TokenBucket } from '../limits/token-bucket.js';
 import { corkForBurst } from './burst-cork.js';
 import { ClientReports } from './client-reports.js';
+import type { EndpointsFrame } from '../net/nat-mapping.js';
 import type { LinkStats, SendResult } from './peer-link.js';
 
 /** Client messages held while the path is not established, at most (count). */
@@ -36,6 +37,14 @@ export interface ToPeer {
   readonly pathFamily: string | null;
 }
 
+/** This server's public endpoints (stun-discovery.ts), for servers that ask STUN servers. */
+export interface EndpointsSource {
+  /** The current frame, or null before the first answers are in. */
+  frame(): EndpointsFrame | null;
+  /** Each new frame; returns the unsubscribe. */
+  subscribe(listener: (frame: EndpointsFrame) => void): () => void;
+}
+
 export interface ClientLinkOptions {
   id: string;
   ws: WebSocket;
@@ -49,6 +58,8 @@ export interface ClientLinkOptions {
   toPeer: ToPeer;
   /** The WebSocket closed (by the client, or dropped), with its close code. */
   onClosed: (code: number) => void;
+  /** Given: an `endpoints` frame after CONNECTED and again whenever it changes; absent: none. */
+  endpoints?: EndpointsSource;
 }
 
 type Rejection = Extract<ClientErrorCode, 'payload_too_large' | 'text_not_supported' | 'queue_full' | 'rate_limited' | 'not_delivered'>;
@@ -65,6 +76,7 @@ export class ClientLink {
   #queuedBytes = 0;
   #closed = false;
   #closeCode = 1006;
+  #endpointsOff: (() => void) | null = null;
 
   constructor(options: ClientLinkOptions) {
     this.#options = options;
@@ -106,6 +118,22 @@ export class ClientLink {
     if (frame.status === 'CLOSED') this.#reportUndelivered();
     this.#options.log.info({ session: this.#options.id, status: frame.status, family: frame.family, peer: frame.peer, reason: frame.reason }, 'status');
     this.#reports.send(frame);
+    if (frame.status === 'CONNECTED') this.#followEndpoints();
+    if (frame.status === 'CLOSED') this.#unfollowEndpoints();
+  }
+
+  /** The endpoints frame now (once discovery has answers) and on every change, until CLOSED. */
+  #followEndpoints(): void {
+    const source = this.#options.endpoints;
+    if (!source || this.#endpointsOff) return;
+    const current = source.frame();
+    if (current) this.#reports.send(current);
+    this.#endpointsOff = source.subscribe((next) => this.#reports.send(next));
+  }
+
+  #unfollowEndpoints(): void {
+    this.#endpointsOff?.();
+    this.#endpointsOff = null;
   }
 
   /** The path is up: what waited goes out, in order. */
@@ -134,6 +162,7 @@ export class ClientLink {
   dispose(): void {
     this.#ws.off('message', this.#onMessage);
     this.#ws.off('pong', this.#onPong);
+    this.#unfollowEndpoints();
     this.#reports.dispose();
     this.#queue = [];
     this.#queuedBytes = 0;

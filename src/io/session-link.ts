@@ -18,7 +18,7 @@ import type { Clock, Timer } from '../clock.js';
 import type { Channel } from './channel.js';
 import type { HeartbeatWheel } from './heartbeat-wheel.js';
 import type { PathTiming } from './path-timers.js';
-import { ClientLink, type LinkLimits } from './client-link.js';
+import { ClientLink, type EndpointsSource, type LinkLimits } from './client-link.js';
 import { newLinkStats, PeerLink, type LinkStats } from './peer-link.js';
 import type { Switchboard } from './switchboard.js';
 
@@ -45,6 +45,8 @@ export interface SessionLinkOptions {
   timing: PathTiming;
   /** Each round trip measured on the established path (ms). */
   onRtt?: (rttMs: number) => void;
+  /** This server's public endpoints, told to the client (servers with --stun). */
+  endpoints?: EndpointsSource;
 }
 
 export class SessionLink implements SessionPort {
@@ -89,6 +91,7 @@ export class SessionLink implements SessionPort {
       stats: this.stats,
       toPeer: this.peer,
       onClosed: (code) => this.#emit({ type: 'ws.closed', code }),
+      ...(options.endpoints ? { endpoints: options.endpoints } : {}),
     });
   }
 

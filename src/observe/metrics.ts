@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { FastHistogram } from './fast-histogram.js';
 import type { Clock } from '../clock.js';
 import type { Refusal } from '../errors.js';
+import type { StunCounts } from '../io/stun-discovery.js';
 import type { PlaneDrops } from '../io/switchboard.js';
 import type { SessionRegistry } from './registry.js';
 
@@ -35,6 +36,8 @@ export interface MetricsSources {
   sessions: SessionRegistry;
   clock: Clock;
   plane: { drops: PlaneDrops; datagramsIn: number; datagramsOut: number };
+  /** Public endpoint discovery, on servers with --stun. */
+  stun?: { counts: StunCounts };
 }
 
 export class Metrics {
@@ -110,6 +113,19 @@ export class Metrics {
         for (const [cause, n] of Object.entries(drops)) this.inc({ cause }, n);
       },
     });
+    if (sources.stun) {
+      const stun = sources.stun;
+      new Counter({
+        name: 'autoprox_stun_datagrams_total',
+        help: 'STUN datagrams of the public endpoint discovery, by kind: request_sent, answer (matched an outstanding request), unsolicited, malformed, ignored (requests to this server)',
+        labelNames: ['kind'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [kind, n] of Object.entries(stun.counts)) this.inc({ kind }, n);
+        },
+      });
+    }
     this.#refusals = new Counter({ name: 'autoprox_refusals_total', help: 'HTTP refusals before the upgrade, by status and code (429: rate limits)', labelNames: ['status', 'code'], registers });
     this.#authFailures = new Counter({ name: 'autoprox_auth_failures_total', help: 'Failed authentications, by code', labelNames: ['code'], registers });
     this.#established = new Histogram({ name: 'autoprox_time_to_established_seconds', help: 'Time from WebSocket open to the first UDP_ESTABLISHED', buckets: ESTABLISH_BUCKETS_S, registers });

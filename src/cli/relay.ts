@@ -63,7 +63,9 @@ export async function runRelay(args: string[]): Promise<number | 'running'> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   handle = await startRelay({ ...config, relaySecret }, { log });
-  log.info({ url: handle.url, udp: handle.udp }, 'listening');
+  // The listening line is the contract (where it listens): printed at any log level.
+  if (log.isLevelEnabled('info')) log.info({ url: handle.url, udp: handle.udp }, 'listening');
+  else process.stdout.write(`${JSON.stringify({ level: 'info', time: Date.now(), msg: 'listening', url: handle.url, udp: handle.udp })}\n`);
   if (generated) {
     process.stderr.write(
       [

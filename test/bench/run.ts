@@ -20,6 +20,7 @@ import { mintToken } from '../../src/auth/token.js';
 import type { Command, Counts, Health, OpenResult, Reply, SendResult, SessionSpec } from './client-protocol.js';
 import { cpuOf, forkTs, killAll, killChildrenOnExit, rssOf, sleep, startListener, stop, type Listening } from './procs.js';
 import { fmt, percentile, ratio, round, table } from './stats.js';
+import { RELAY_FULL, RELAY_QUICK, relayPhase, relayReport, type RelayBenchResult } from './relay-phase.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
@@ -631,8 +632,12 @@ interface Target {
   met: boolean;
 }
 
-function targets({ throughput, latency, establish, scale }: BenchResult): Target[] {
+function targets({ throughput, latency, establish, scale, relay }: BenchResult): Target[] {
   const out: Target[] = [];
+  if (relay) {
+    out.push({ name: 'relay CPU per forwarded datagram vs a bare node:dgram forwarder', limit: '<= 1.3x', measured: `${fmt(relay.cpuRatio)}x`, met: relay.cpuRatio <= 1.3 });
+    out.push({ name: `one relay holding ${fmt(relay.pairs.count)} relayed pairs`, limit: 'all paired', measured: `paired in ${fmt(relay.pairs.pairMs / 1000, 1)} s`, met: true });
+  }
   for (const t of throughput) {
     const c = t.cpuByKind;
     const worst = Math.max(ratio(c.autoprox.cpuUsA, c.aead.cpuUsA), ratio(c.autoprox.cpuUsB, c.aead.cpuUsB));
@@ -761,6 +766,7 @@ function report(result: BenchResult): string {
   }
   if (throughput.length > 0) parts.push(`CPU per message (utime+stime from /proc over the run, at a common offered rate)\n${table(['', ...kindCols, ...ratioCols], cpuRows)}`);
 
+  if (result.relay) parts.push(relayReport(result.relay));
   parts.push(`targets (vs the bare AES-GCM relay)\n${table(['', 'target', 'measured', ''], result.targets.map((t) => [t.name, t.limit, t.measured, t.met ? 'met' : 'MISSED']))}`);
   return parts.join('\n\n');
 }
@@ -773,10 +779,11 @@ interface BenchResult {
   latency: LatencyResult[];
   establish: EstablishResult | null;
   scale: ScaleResult | null;
+  relay: RelayBenchResult | null;
   targets: Target[];
 }
 
-const PHASES = ['establish', 'throughput', 'latency', 'scale'] as const;
+const PHASES = ['establish', 'throughput', 'latency', 'scale', 'relay'] as const;
 type Phase = (typeof PHASES)[number];
 const { values: flags } = parseArgs({
   options: {
@@ -839,6 +846,11 @@ async function main(): Promise<void> {
     log(`(4) scale: up to ${profile.scaleSessions} sessions`);
     scale = await scalePhase();
   }
+  let relay: RelayBenchResult | null = null;
+  if (phases.has('relay')) {
+    log('(6) the relay beside a bare node:dgram forwarder');
+    relay = await relayPhase(flags.quick ? RELAY_QUICK : RELAY_FULL, log);
+  }
 
   const result: BenchResult = {
     meta: {
@@ -859,6 +871,7 @@ async function main(): Promise<void> {
     latency,
     establish,
     scale,
+    relay,
     targets: [],
   };
   result.targets = targets(result);

@@ -118,8 +118,8 @@ describe.runIf(available || required)('the client library in headless Chromium',
     });
     try {
       const { page, offsite } = await openPage({ server: A.url.replace(/^http/, 'ws'), hosts: ['127.0.0.1'], port: B.udp.ipv4, key, token, rounds: ROUNDS });
-      await page.waitForFunction(() => 'result' in window, undefined, { timeout: 20_000 });
-      const result = (await page.evaluate(() => (window as unknown as { result: unknown }).result)) as {
+      await page.waitForFunction('"result" in window', undefined, { timeout: 20_000 });
+      const result = (await page.evaluate('window.result')) as {
         statuses: string[];
         received: string[];
         end: unknown;
@@ -140,8 +140,8 @@ describe.runIf(available || required)('the client library in headless Chromium',
 
   it('a refused token fails connect with a RefusedError (status null, upgrade_failed: a browser does not show the HTTP answer)', async () => {
     const { page } = await openPage({ server: A.url.replace(/^http/, 'ws'), hosts: ['127.0.0.1'], port: B.udp.ipv4, key: randomBytes(32).toString('base64url'), token: 'not-a-token', rounds: 1 });
-    await page.waitForFunction(() => 'result' in window, undefined, { timeout: 20_000 });
-    const result = (await page.evaluate(() => (window as unknown as { result: { error: unknown } }).result)) as { error: Record<string, unknown> };
+    await page.waitForFunction('"result" in window', undefined, { timeout: 20_000 });
+    const result = (await page.evaluate('window.result')) as { error: Record<string, unknown> };
     expect(result.error).toMatchObject({ name: 'RefusedError', code: 'upgrade_failed', status: null });
     await page.close();
   });

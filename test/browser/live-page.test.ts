@@ -87,6 +87,13 @@ describe.runIf(available || required)('the live page in headless Chromium', () =
 
     client.send(Buffer.from('bytes for the counters'));
     await page.locator('dd[data-field="bytes in / out"]', { hasText: '22 B' }).waitFor({ timeout: 5000 });
+    // Its RTT and throughput over the last minutes: sparklines drawn from the page's own samples.
+    for (const kind of ['rtt', 'throughput']) {
+      await row.locator(`svg.spark[data-kind="${kind}"] polyline`).waitFor({ timeout: 10_000 });
+      await page.locator(`#details svg.spark[data-kind="${kind}"] polyline`).waitFor({ timeout: 10_000 });
+    }
+    const points = await row.locator('svg.spark[data-kind="rtt"] polyline').getAttribute('points');
+    expect(points!.split(' ').length).toBeGreaterThanOrEqual(2);
     if (process.env.AUTOPROX_SCREENSHOT === '1') await page.screenshot({ path: SCREENSHOT });
     await page.close();
   });
@@ -97,6 +104,40 @@ describe.runIf(available || required)('the live page in headless Chromium', () =
     await page.fill('#token', await mintToken(TEST_SECRET, 'alice', 600));
     await page.click('button');
     await page.locator('#error', { hasText: 'apx_admin' }).waitFor({ timeout: 10_000 });
+    // The table says so too, and how to get an admin token, instead of "no sessions".
+    const table = page.locator('#sessions');
+    await table.locator('#not-authorised').waitFor({ timeout: 10_000 });
+    expect(await table.textContent()).toMatch(/^not authorised: this needs a token with the apx_admin: true claim\. Get an admin token with: autoprox token --sub ops --admin/);
+    expect(await table.textContent()).not.toContain('no live sessions');
+    await page.close();
+  });
+
+  it('says "not authorised" for a token the server refuses (401, another secret)', async () => {
+    const page = await browser.newPage();
+    await page.goto(s.url + '/');
+    await page.fill('#token', await mintToken('another-secret-0123456789-0123456789', 'ops', 600, new Date(), { apx_admin: true }));
+    await page.click('button');
+    await page.locator('#sessions #not-authorised', { hasText: 'signature does not verify' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('#sessions').textContent()).toMatch(/^not authorised: .*npm start/);
+    await page.close();
+  });
+
+  it.each([1400, 1024, 700])('fits a window %i px wide: nothing cut off, the table scrolls inside its box', async (width) => {
+    const page = await browser.newPage({ viewport: { width, height: 900 } });
+    await page.goto(s.url + '/?access_token=' + admin);
+    await page.locator(`tr[data-id="${client.statuses[0]!.session}"]`).waitFor({ timeout: 10_000 });
+    const layout = await page.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      window: window.innerWidth,
+      sections: [...document.querySelectorAll('main > section')].map((e) => e.getBoundingClientRect().right),
+      wrap: (() => {
+        const w = document.querySelector('.table-wrap')!;
+        return { overflow: getComputedStyle(w).overflowX, right: w.getBoundingClientRect().right };
+      })(),
+    }));
+    expect(layout.page).toBeLessThanOrEqual(layout.window);
+    for (const right of [...layout.sections, layout.wrap.right]) expect(right).toBeLessThanOrEqual(layout.window);
+    expect(layout.wrap.overflow).toBe('auto');
     await page.close();
   });
 });

@@ -9,16 +9,14 @@ import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/token.js';
 import { connect } from '../../src/client/node.js';
+import { chromiumAvailable, chromiumRequired, keepOnLoopback, launchChromium } from '../helpers/browser.js';
 import { startInProcess, type InProcessServer } from '../helpers/in-process.js';
 import { assertBuilt, FAST_FLAGS, TEST_SECRET } from '../helpers/server-process.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-const required = process.env.AUTOPROX_REQUIRE_BROWSER === '1';
 const CLIENT_DIR = fileURLToPath(new URL('../../dist/src/client/', import.meta.url));
 const ROUNDS = 3;
 
@@ -50,7 +48,7 @@ window.result = result;
 </script>
 `;
 
-describe.runIf(available || required)('the client library in headless Chromium', () => {
+describe.runIf(chromiumAvailable || chromiumRequired)('the client library in headless Chromium', () => {
   let browser: Browser;
   let web: Server;
   let webUrl: string;
@@ -60,10 +58,7 @@ describe.runIf(available || required)('the client library in headless Chromium',
 
   beforeAll(async () => {
     assertBuilt();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
-    });
+    browser = await launchChromium();
     const fast = Object.fromEntries(Array.from({ length: FAST_FLAGS.length / 2 }, (_, i) => [FAST_FLAGS[2 * i]!.slice(2), FAST_FLAGS[2 * i + 1]!]));
     [A, B] = await Promise.all([startInProcess(fast), startInProcess(fast)]);
     token = await mintToken(TEST_SECRET, 'browser-library-test', 600);
@@ -93,15 +88,7 @@ describe.runIf(available || required)('the client library in headless Chromium',
 
   async function openPage(params: Record<string, unknown>): Promise<{ page: Page; offsite: string[] }> {
     const page = await browser.newPage();
-    const offsite: string[] = [];
-    await page.route('**/*', (route) => {
-      const url = new URL(route.request().url());
-      if (url.hostname !== '127.0.0.1') {
-        offsite.push(url.href);
-        return route.abort();
-      }
-      return route.continue();
-    });
+    const offsite = await keepOnLoopback(page);
     await page.goto(`${webUrl}#${encodeURIComponent(JSON.stringify(params))}`);
     return { page, offsite };
   }

@@ -14,6 +14,7 @@ import { dockerfile } from './deploy/dockerfile.js';
 import { nginxConfig } from './deploy/nginx.js';
 import { systemdUnit } from './deploy/systemd.js';
 import { statusCommand } from './cli/status.js';
+import { netcheckCommand } from './cli/netcheck.js';
 import { tokenCommand } from './cli/token.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, MAIN_USAGE, UsageError } from './cli/usage.js';
 
@@ -60,6 +61,12 @@ async function main(argv: string[]): Promise<number | 'running'> {
       }
       const code = await runConnect(command);
       process.exit(code); // stdin may still be open: leave now
+    }
+    case 'netcheck': {
+      const outcome = await netcheckCommand(args);
+      process.stdout.write(outcome.stdout);
+      process.stderr.write(outcome.stderr);
+      return outcome.exitCode;
     }
     case 'status': {
       const outcome = await statusCommand(args, process.env);

@@ -36,6 +36,8 @@ usage:
   autoprox keygen                           print a random 32-byte pre-shared key (base64url)
   autoprox connect <ws-url> --host H --port P --key=K --token=T [--ca FILE] [--binary]
                                             pipe stdin to a session, peer data to stdout, status to stderr
+  autoprox netcheck [--stun HOST:PORT ...] [--relay HOST:PORT ...] [--json]
+                                            this host's public endpoints and NAT mapping, asked of STUN servers and relays
   autoprox status [--url U] [--token T] [--json]
                                             the live sessions of a server (admin token from --token or AUTOPROX_TOKEN)
   autoprox --version

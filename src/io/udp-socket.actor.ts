@@ -10,6 +10,7 @@ import { createSocket, type SocketOptions } from 'node:dgram';
 import type { Logger } from 'pino';
 import { fromCallback, type EventObject } from 'xstate';
 import type { UdpSocketEvent, UdpSocketInput } from '../../machines/types.js';
+import type { Endpoint, Family } from '../../machines/endpoint.js';
 import type { Switchboard } from './switchboard.js';
 
 /** Requested socket buffer sizes; the kernel caps them at net.core.rmem_max / wmem_max. */
@@ -78,5 +79,46 @@ export function createUdpSocketActor(switchboard: Switchboard, log: Logger) {
     return () => {
       shut();
     };
+  });
+}
+
+/** A plain UDP socket on any free port of one family, outside the server (`autoprox netcheck`). */
+export interface ProbeSocket {
+  family: Family;
+  port: number;
+  /** False if the socket is closed. */
+  send(to: Endpoint, pieces: Buffer[]): boolean;
+  close(): void;
+}
+
+/** Binds a probe socket (IPv6: IPv6-only, like the server's); its error message if it cannot. */
+export function bindProbeSocket(family: Family, deliver: (datagram: Buffer, address: string, port: number) => void): Promise<ProbeSocket | { error: string }> {
+  const socket = createSocket({ type: family === 'ipv6' ? 'udp6' : 'udp4', ipv6Only: family === 'ipv6', lookup: literalLookup as SocketOptions['lookup'] });
+  let open = false;
+  return new Promise((resolve) => {
+    socket.once('error', (err) => {
+      if (open) return;
+      socket.close();
+      resolve({ error: err.message });
+    });
+    socket.on('message', (datagram, rinfo) => deliver(datagram, rinfo.address, rinfo.port));
+    socket.bind({ port: 0, address: family === 'ipv6' ? '::' : '0.0.0.0' }, () => {
+      open = true;
+      socket.on('error', () => {}); // a send to an unreachable address: that server's answer times out
+      resolve({
+        family,
+        port: socket.address().port,
+        send(to, pieces) {
+          if (!open) return false;
+          socket.send(pieces, to.port, to.address);
+          return true;
+        },
+        close() {
+          if (!open) return;
+          open = false;
+          socket.close();
+        },
+      });
+    });
   });
 }

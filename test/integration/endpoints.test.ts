@@ -8,6 +8,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/token.js';
+import { connect, type EndpointsFrame } from '../../src/client/node.js';
 import { encodeBindingSuccess, encodeStun, METHOD_BINDING } from '../../src/protocol/stun.js';
 import { coturnAvailable, coturnRequired, startCoturn, type Coturn } from '../helpers/coturn.js';
 import { startInProcess, type InProcessServer } from '../helpers/in-process.js';
@@ -116,6 +117,17 @@ describe('the endpoints frame', () => {
     a.silent = false; // the retransmissions now get answers
     await eventually(() => expect(trail(frames)).toEqual(['CONNECTED', 'UDP_WAITING', 'endpoints']), { timeoutMs: 8000 });
     expect(frames[2]).toMatchObject({ ipv4: `127.0.0.1:${s.udp.ipv4}`, nat: 'unknown' });
+  });
+
+  it('the client library reads it as its typed endpoints event', async () => {
+    const a = await responder('127.0.0.1');
+    const s = await server({ stun: a.text, 'no-ipv6': true });
+    await eventually(() => expect(s.discovery?.ready).toBe(true));
+    const seen: EndpointsFrame[] = [];
+    const session = await connect(s.url, { hosts: ['127.0.0.1'], port: 9, key: randomBytes(32).toString('base64url'), token: await token() });
+    session.on('endpoints', (frame) => seen.push(frame));
+    await eventually(() => expect(seen).toEqual([{ type: 'endpoints', ipv4: `127.0.0.1:${s.udp.ipv4}`, ipv6: null, nat: 'unknown', relay: null }]));
+    session.close();
   });
 
   it('without --stun: no endpoints frame, the frame sequence of today', async () => {

@@ -8,6 +8,7 @@ import { envName } from '../config.js';
 import { createLogger } from '../log.js';
 import { RELAY_OPTIONS, resolveRelayConfig } from '../relay/relay-config.js';
 import { startRelay, type RelayHandle } from '../relay/start-relay.js';
+import { unknownEnv, unknownEnvMessage } from './unknown-env.js';
 import { findUnknownFlag, unknownFlagMessage } from './unknown-flag.js';
 import { EXIT_FAILURE, EXIT_OK, UsageError } from './usage.js';
 
@@ -49,6 +50,7 @@ export async function runRelay(args: string[]): Promise<number | 'running'> {
   const generated = config.relaySecret === null;
   const relaySecret = config.relaySecret ?? randomBytes(GENERATED_SECRET_BYTES).toString('base64url');
   const log = createLogger(config.logLevel);
+  for (const unknown of unknownEnv(process.env)) log.warn({ variable: unknown.name, suggestion: unknown.suggestion }, unknownEnvMessage(unknown));
   let handle: RelayHandle | null = null;
   let stopping = false;
   const stop = (signal: string) => {

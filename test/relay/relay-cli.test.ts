@@ -82,6 +82,15 @@ describe('autoprox relay', () => {
     expect(second.stderr.join('\n')).toMatch(/--udp-port/);
   });
 
+  it('warns once of an AUTOPROX_* variable it does not read, with the name it is closest to', async () => {
+    const r = relay(['--udp-port', '0', '--port', '0'], { AUTOPROX_IDLEMS: '1000' });
+    await r.listening;
+    await eventually(() => r.stdout.some((l) => l.includes('AUTOPROX_IDLEMS')), 'the warning');
+    const warnings = r.stdout.filter((l) => l.includes('AUTOPROX_IDLEMS'));
+    expect(warnings).toHaveLength(1);
+    expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 'warn', msg: expect.stringMatching(/did you mean AUTOPROX_IDLE_MS\?/) });
+  });
+
   it('a bad value names the flag, exit 2', async () => {
     const r = relay(['--idle-ms', 'soon']);
     expect(await r.exited).toBe(2);

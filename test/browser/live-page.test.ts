@@ -4,25 +4,22 @@
  * in the table, in the details and on the statechart diagram.
  * CI installs chromium and sets AUTOPROX_REQUIRE_BROWSER=1, so there it is never skipped.
  */
-import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/token.js';
+import { chromiumAvailable, chromiumRequired, keepOnLoopback, launchChromium } from '../helpers/browser.js';
 import { startInProcess, type InProcessServer } from '../helpers/in-process.js';
 import { ScriptedPeer } from '../helpers/scripted-peer.js';
 import { TEST_SECRET } from '../helpers/server-process.js';
 import { TestClient } from '../helpers/ws-client.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-const required = process.env.AUTOPROX_REQUIRE_BROWSER === '1';
 /** Written when AUTOPROX_SCREENSHOT=1, for the README. */
 const SCREENSHOT = fileURLToPath(new URL('../../visualizations/live-page.png', import.meta.url));
 
-describe.runIf(available || required)('the live page in headless Chromium', () => {
+describe.runIf(chromiumAvailable || chromiumRequired)('the live page in headless Chromium', () => {
   let browser: Browser;
   let s: InProcessServer;
   let peer: ScriptedPeer;
@@ -30,10 +27,7 @@ describe.runIf(available || required)('the live page in headless Chromium', () =
   let admin: string;
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
-    });
+    browser = await launchChromium();
     s = await startInProcess({ 'punch-ms': '50', 'heartbeat-ms': '200', 'peer-timeout-ms': '5000', 'fallback-ms': '300' });
     admin = await new SignJWT({ apx_admin: true }).setProtectedHeader({ alg: 'HS256' }).setSubject('ops').setExpirationTime('10m').sign(new TextEncoder().encode(TEST_SECRET));
     const psk = randomBytes(32);
@@ -52,15 +46,7 @@ describe.runIf(available || required)('the live page in headless Chromium', () =
 
   it('logs in with an admin token and shows the session go from UDP_WAITING to UDP_ESTABLISHED', async () => {
     const page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
-    const offsite: string[] = [];
-    await page.route('**/*', (route) => {
-      const url = new URL(route.request().url());
-      if (url.hostname !== '127.0.0.1') {
-        offsite.push(url.href);
-        return route.abort();
-      }
-      return route.continue();
-    });
+    const offsite = await keepOnLoopback(page);
     await page.goto(s.url + '/');
     await page.fill('#token', admin);
     await page.click('button');

@@ -100,7 +100,7 @@ console.log(JSON.stringify({ id: session.id, waiting: waiting.status, end, refus
     expect(browser.stdout.trim()).toMatch(/dist\/src\/client\/browser\.js$/);
   });
 
-  it('a TypeScript program type-checks against the shipped declarations (and a wrong one does not)', async () => {
+  it('a TypeScript program and README\'s Node snippet type-check against the shipped declarations (and a wrong program does not)', async () => {
     writeFileSync(
       join(dir, 'tsconfig.json'),
       JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: [] }, files: ['typed.ts'] }),
@@ -119,6 +119,13 @@ export async function main(key: string, token: string): Promise<number> {
 `,
     );
     await expect(run(process.execPath, [TSC, '-p', dir], { cwd: dir })).resolves.toBeDefined();
+    // README's Node snippet, as printed there, type-checks too (its key and token declared).
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const snippet = /```ts\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('### Node (and TypeScript)')))?.[1];
+    expect(snippet, 'a ts block under "### Node (and TypeScript)"').toBeDefined();
+    writeFileSync(join(dir, 'typed.ts'), `${snippet}\ndeclare const key: string, token: string;\nexport {};\n`);
+    const readmeCheck = await run(process.execPath, [TSC, '-p', dir], { cwd: dir }).catch((e: { stdout: string }) => e);
+    expect((readmeCheck as { stdout: string }).stdout).toBe('');
     writeFileSync(join(dir, 'typed.ts'), `import { connect } from 'autoprox/client';\nconnect('ws://x', { hosts: 'one', port: '1' });\n`);
     const failed = await run(process.execPath, [TSC, '-p', dir], { cwd: dir }).catch((e: { stdout: string }) => e);
     expect((failed as { stdout: string }).stdout).toMatch(/error TS2322|error TS2345|error TS2739/);

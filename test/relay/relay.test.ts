@@ -206,6 +206,21 @@ describe('the relay between two holders of a PSK', () => {
     expect(r.relay.counters.drops.unproven_limited).toBeGreaterThanOrEqual(19);
   });
 
+  it('answers STUN on IPv6 too, from the same port number', async () => {
+    const config = resolveRelayConfig({ 'udp-port': '0', port: '0' });
+    const r = await startRelay({ ...config, relaySecret: SECRET }, { log: createLogger('silent') });
+    relays.push(r);
+    expect(r.udp.ipv6).toBe(r.udp.ipv4);
+    const socket = createSocket({ type: 'udp6', ipv6Only: true });
+    sockets.push(socket);
+    await new Promise<void>((resolve) => socket.bind(0, '::1', resolve));
+    const answer = new Promise<Buffer>((resolve) => socket.once('message', resolve));
+    socket.send(encodeBindingRequest(randomBytes(12)), r.udp.ipv6!, '::1');
+    const decoded = decodeStun(await answer);
+    if (typeof decoded === 'string') throw new Error(decoded);
+    expect(mappedEndpointOf(decoded)).toEqual({ family: 'ipv6', address: '::1', port: socket.address().port });
+  });
+
   it('a flood of garbage and forgeries answers nothing but STUN, binds nothing, and the relayed pair goes on', async () => {
     const r = await relay({ 'unproven-per-source-per-s': '0', 'unproven-total-per-s': '0' });
     const psk = randomBytes(32);

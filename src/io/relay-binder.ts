@@ -100,7 +100,7 @@ export class RelayBinder {
 
   #request(): void {
     if (this.#stopped) return;
-    this.#o.send(encodeRelayMessage({ type: RelayType.BIND_REQUEST, channel: this.#o.channel }), this.relay);
+    this.#o.send(sign(this.#o.admissionKey, encodeRelayMessage({ type: RelayType.BIND_REQUEST, channel: this.#o.channel })), this.relay);
     this.#arm(this.#retryMs, () => this.#request());
     this.#retryMs = Math.min(BIND_RETRY_MAX_MS, this.#retryMs * 2);
   }

@@ -9,9 +9,9 @@
  *  +--------+--------+----------------+-----------------------------------+----------+
  * ```
  *
- * with the MAC (HMAC-SHA256 under the admission key, truncated) over every byte before it,
- * except BIND_REQUEST, which carries no MAC and is padded so that the CHALLENGE it earns is
- * never larger. The relay forwards the servers' own datagrams (HEARTBEAT, DATA, CLOSE)
+ * with the MAC (HMAC-SHA256 under the admission key, truncated) over every byte before it; a
+ * BIND_REQUEST is padded so that the CHALLENGE it earns is never larger. The relay answers no
+ * control message whose MAC does not verify. It forwards the servers' own datagrams (HEARTBEAT, DATA, CLOSE)
  * unchanged; these types are only between a server and a relay.
  *
  * Endpoints are written as 19 bytes: family (4 or 6), port (2, BE), address (16; an IPv4
@@ -27,7 +27,7 @@ export interface Endpoint {
 }
 
 export const RelayType = {
-  /** server -> relay: "give me a cookie for this channel" (no MAC: the server has no proof yet). */
+  /** server -> relay: "give me a cookie for this channel". */
   BIND_REQUEST: 16,
   /** relay -> server: the cookie for (channel, the source it saw), and that source. */
   CHALLENGE: 17,
@@ -49,7 +49,7 @@ export const ENDPOINT_BYTES = 19;
 export const MAX_CHANNEL_ENDS = 8;
 
 const BODY_OFFSET = CHANNEL_OFFSET + CHANNEL_ID_BYTES; // 10
-/** BIND_REQUEST is padded to this many bytes: more than the CHALLENGE it can earn. */
+/** BIND_REQUEST (zeros, then its MAC) is padded to this many bytes: more than the CHALLENGE it can earn. */
 export const BIND_REQUEST_BYTES = 64;
 export const CHALLENGE_BYTES = BODY_OFFSET + COOKIE_BYTES + ENDPOINT_BYTES + RELAY_MAC_BYTES; // 61
 export const BIND_BYTES = BODY_OFFSET + COOKIE_BYTES + END_NONCE_BYTES + PROOF_BYTES + RELAY_MAC_BYTES; // 74

@@ -5,10 +5,10 @@
  *
  * - A server's own datagram (HEARTBEAT, DATA, CLOSE) from a bound end goes, unchanged, to the
  *   ends paired with it. Nothing else is forwarded; nothing is ever opened (the relay has no PSK).
- * - BIND_REQUEST earns one CHALLENGE (smaller than the request) to its source; STUN Binding
- *   requests one answer. Both pass the unproven budgets first (per source and in all).
- * - BIND and APPROVE must carry the admission MAC and a cookie for their source; only then do
- *   they bind or approve. Their MAC checks pass the unproven budgets too.
+ * - Control messages must carry the admission MAC (a holder of the relay secret sent them): a
+ *   BIND_REQUEST then earns one CHALLENGE (smaller than the request) to its source; BIND and
+ *   APPROVE must also carry a cookie for their source to bind or approve. STUN Binding requests
+ *   earn one answer. All of it passes the unproven budgets first (per source and in all).
  * - Everything else is dropped and counted, unanswered.
  */
 import type { Clock, Timer } from '../clock.js';
@@ -174,15 +174,16 @@ export class Relay {
       return;
     }
     if (!this.#admit(source)) return;
+    // Nothing is answered that a holder of the relay secret did not send.
+    if (!verifyMac(this.#key, datagram)) {
+      this.counters.drops.bad_mac++;
+      return;
+    }
     const now = this.#clock.now();
     if (message.type === RelayType.BIND_REQUEST) {
       const cookie = this.#cookies.cookie(message.channel, source, now);
       this.#reply(family, sign(this.#key, encodeRelayMessage({ type: RelayType.CHALLENGE, channel: message.channel, cookie, observed: source })), source);
       this.counters.challenges++;
-      return;
-    }
-    if (!verifyMac(this.#key, datagram)) {
-      this.counters.drops.bad_mac++;
       return;
     }
     if (!this.#cookies.check(message.cookie, message.channel, source, now)) {

@@ -111,7 +111,7 @@ describe('the relay between two holders of a PSK', () => {
     const wrongKeys = new KeySchedule(randomBytes(32));
     const channel = a.keys.channelId();
     const wait = (pred: () => boolean) => eventually(pred, 'an answer');
-    tenant.socket.send(encodeRelayMessage({ type: RelayType.BIND_REQUEST, channel }), r.udp.ipv4!, '127.0.0.1');
+    tenant.socket.send(sign(admissionKey(SECRET), encodeRelayMessage({ type: RelayType.BIND_REQUEST, channel })), r.udp.ipv4!, '127.0.0.1');
     await wait(() => tenant.received.length === 1);
     const challenge = decodeRelayMessage(tenant.received[0]!.bytes);
     if (challenge?.type !== RelayType.CHALLENGE) throw new Error('no challenge');
@@ -159,7 +159,7 @@ describe('the relay between two holders of a PSK', () => {
     // thief's source and never approves it.
     const b = await server(r, psk);
     await eventually(() => a.binder.state === 'paired' && b.binder.state === 'paired', 'a and b paired');
-    thief.socket.send(encodeRelayMessage({ type: RelayType.BIND_REQUEST, channel: a.keys.channelId() }), r.udp.ipv4!, '127.0.0.1');
+    thief.socket.send(sign(admissionKey(SECRET), encodeRelayMessage({ type: RelayType.BIND_REQUEST, channel: a.keys.channelId() })), r.udp.ipv4!, '127.0.0.1');
     await eventually(() => thief.received.length === 1, 'a challenge for the thief');
     const challenge = decodeRelayMessage(thief.received[0]!.bytes);
     if (challenge?.type !== RelayType.CHALLENGE) throw new Error('no challenge');
@@ -172,21 +172,24 @@ describe('the relay between two holders of a PSK', () => {
     expect(b.binder.paired).toEqual([a.at]);
   });
 
-  it('a wrong relay secret binds nothing; a BIND_REQUEST earns one CHALLENGE, smaller than itself', async () => {
+  it('a wrong relay secret earns no answer and binds nothing; a signed BIND_REQUEST earns one CHALLENGE, smaller than itself', async () => {
     const r = await relay();
     const psk = randomBytes(32);
     const outsider = await server(r, psk, 'not-the-secret');
-    // The relay's challenge does not verify under the outsider's secret: it never binds.
-    await eventually(() => r.relay.counters.challenges >= 2 && outsider.binder.rejected >= 2, 'two challenges rejected');
+    // The relay answers nothing the relay secret did not sign: the outsider never binds.
+    await eventually(() => r.relay.counters.drops.bad_mac >= 2, 'two BIND_REQUESTs refused');
     expect(outsider.binder.state).toBe('binding');
+    expect(outsider.received).toEqual([]);
+    expect(r.relay.counters.challenges).toBe(0);
     // A BIND under the wrong secret, built by hand, is refused by the relay.
     const keys = outsider.keys;
     const forged = sign(admissionKey('not-the-secret'), encodeRelayMessage({ type: RelayType.BIND, channel: keys.channelId(), cookie: randomBytes(16), nonce: randomBytes(16), proof: randomBytes(16) }));
     outsider.socket.send(forged, r.udp.ipv4!, '127.0.0.1');
-    await eventually(() => r.relay.counters.drops.bad_mac === 1, 'the forged BIND refused');
+    const refused = r.relay.counters.drops.bad_mac;
+    await eventually(() => r.relay.counters.drops.bad_mac === refused + 1, 'the forged BIND refused');
     expect(r.relay.table.ends).toBe(0);
     const probe = await endpoint();
-    probe.socket.send(encodeRelayMessage({ type: RelayType.BIND_REQUEST, channel: randomBytes(8) }), r.udp.ipv4!, '127.0.0.1');
+    probe.socket.send(sign(admissionKey(SECRET), encodeRelayMessage({ type: RelayType.BIND_REQUEST, channel: randomBytes(8) })), r.udp.ipv4!, '127.0.0.1');
     await eventually(() => probe.received.length === 1, 'one challenge');
     expect(probe.received[0]!.bytes.length).toBe(CHALLENGE_BYTES);
     expect(CHALLENGE_BYTES).toBeLessThan(BIND_REQUEST_BYTES);
@@ -221,7 +224,7 @@ describe('the relay between two holders of a PSK', () => {
     expect(mappedEndpointOf(decoded)).toEqual({ family: 'ipv6', address: '::1', port: socket.address().port });
   });
 
-  it('a flood of garbage and forgeries answers nothing but STUN, binds nothing, and the relayed pair goes on', async () => {
+  it('a flood of garbage and forgeries answers nothing, binds nothing, and the relayed pair goes on', async () => {
     const r = await relay({ 'unproven-per-source-per-s': '0', 'unproven-total-per-s': '0' });
     const psk = randomBytes(32);
     const [a, b] = await Promise.all([server(r, psk), server(r, psk)]);
@@ -257,9 +260,8 @@ describe('the relay between two holders of a PSK', () => {
     expect(handled()).toBeGreaterThan(DATAGRAMS / 4);
     a.socket.send(serverDatagram(channel, 7), a.relayAt.port, a.relayAt.address);
     await eventually(() => b.received.some((m) => m.bytes[1] === PacketType.DATA), 'a datagram through after the flood');
-    // Nothing answered but BIND_REQUESTs (challenges, smaller than the request) and no STUN (none valid).
-    const answers = attacker.received.map((m) => m.bytes[1]);
-    expect(answers.every((t) => t === RelayType.CHALLENGE)).toBe(true);
+    // Nothing answered: no MAC verifies, no STUN is valid.
+    expect(attacker.received).toEqual([]);
     expect(r.relay.table).toMatchObject({ ends: 2, pairs: 1 });
     expect(r.relay.counters.binds).toBeGreaterThan(0);
     expect(a.binder.paired).toEqual([b.at]);

@@ -1,7 +1,8 @@
 /**
  * The lab's address plan. Public addresses are documentation ranges only (RFC 5737, RFC 3849):
- * site 1's WAN is 198.51.100.0/24, site 2's is 203.0.113.0/24, IPv6 is inside 2001:db8::/32.
- * LANs are private 10.<site>.0.0/24. Pure: strings in, strings out.
+ * site 1's WAN is 198.51.100.0/24, site 2's is 203.0.113.0/24, the internet's own servers
+ * (STUN) are in 192.0.2.0/24, IPv6 is inside 2001:db8::/32. LANs are private 10.<site>.0.0/24.
+ * Pure: strings in, strings out.
  */
 
 /** A site's index in the plan: there are two public IPv4 documentation ranges, so two sites. */
@@ -26,6 +27,12 @@ export interface SiteAddresses {
 export const WAN4_PREFIX_LEN = 24;
 export const LAN4_PREFIX_LEN = 24;
 export const IPV6_PREFIX_LEN = 64;
+/**
+ * Addresses of servers on the internet itself (on the internet router's loopback), not behind
+ * any NAT: two, so that a NAT's mapping can be seen from two different destination addresses.
+ */
+export const INTERNET_SERVERS4 = ['192.0.2.1', '192.0.2.2'] as const;
+
 /** Hosts are numbered from this last octet / last group up. */
 const FIRST_HOST = 10;
 

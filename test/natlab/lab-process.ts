@@ -1,12 +1,14 @@
 /**
  * autoprox processes inside lab namespaces (`ip netns exec <ns> node dist/src/cli.js ...`, which
- * execs node in place, so the child's pid is node's): a server, and `autoprox connect` clients
- * whose stdin/stdout/stderr the test drives and reads. Every wait is bounded.
+ * execs node in place, so the child's pid is node's): servers and relays on their `listening`
+ * line, and `autoprox connect` clients whose stdin/stdout/stderr the test drives and reads.
+ * Every wait is bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import type { StatusFrame } from '../../machines/types.js';
+import type { EndpointsFrame } from '../../src/client/frames.js';
 import { assertBuilt, CLI } from '../helpers/server-process.js';
 import { Waiter } from '../helpers/waiter.js';
 import { trackPid, untrackPid } from './namespaces.js';
@@ -37,11 +39,11 @@ class NsProcess {
 
   constructor(
     readonly label: string,
-    host: Host,
+    ns: string,
     args: string[],
   ) {
     assertBuilt();
-    this.proc = spawn('ip', ['netns', 'exec', host.ns, process.execPath, CLI, ...args], {
+    this.proc = spawn('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], {
       env: { PATH: LAB_PATH },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -81,38 +83,71 @@ class NsProcess {
   }
 }
 
-export class LabServer extends NsProcess {
-  wsUrl = '';
+/** A JSON log line of a server or relay (pino: `time` is epoch ms). */
+export interface LogEntry {
+  msg?: string;
+  time?: number;
+  [field: string]: unknown;
+}
 
-  /** Starts `autoprox serve` in `host`'s namespace and waits for its `listening` line. */
-  static async start(host: Host, flags: string[]): Promise<LabServer> {
-    const server = new LabServer(`server@${host.name}`, host, ['serve', '--host', '127.0.0.1', '--port', '0', ...flags]);
+/** A process that logs JSON lines on stdout and is ready at its `listening` line (serve, relay). */
+class NsService extends NsProcess {
+  /** stdout's JSON log lines, in order. */
+  readonly entries: LogEntry[] = [];
+  url = '';
+
+  /** Starts the process and waits for its `listening` line; kills it if that does not come. */
+  protected static async launch<S extends NsService>(service: S): Promise<S> {
     try {
-      await server.#listening();
+      await service.#listening();
     } catch (err) {
-      await server.stop('SIGKILL');
+      await service.stop('SIGKILL');
       throw err;
     }
-    return server;
+    return service;
+  }
+
+  /** The first log line with `msg`, once it is there. */
+  waitForLog(msg: string, timeoutMs = CLIENT_WAIT_MS): Promise<LogEntry> {
+    const find = () => this.entries.find((e) => e.msg === msg);
+    return this.waiter.until(() => find() !== undefined, timeoutMs, () => `${this.label} to log "${msg}"`).then(() => find()!);
   }
 
   #listening(): Promise<void> {
     createInterface({ input: this.proc.stderr! }).on('line', (line) => this.keep('stderr', line));
     createInterface({ input: this.proc.stdout! }).on('line', (line) => {
       this.keep('stdout', line);
-      const entry = JSON.parse(line) as { msg?: string; url?: string };
-      if (entry.msg === 'listening' && entry.url) {
-        this.wsUrl = `${entry.url.replace(/^http/, 'ws')}/v0/ws/proxy`;
-        this.waiter.notify();
-      }
+      const entry = JSON.parse(line) as LogEntry;
+      this.entries.push(entry);
+      if (entry.msg === 'listening' && typeof entry.url === 'string') this.url = entry.url;
+      this.waiter.notify();
     });
     return this.waiter.until(
-      () => this.wsUrl !== '' || !this.running,
+      () => this.url !== '' || !this.running,
       SERVER_START_TIMEOUT_MS,
       () => `${this.label} to listen; output:\n${this.log.join('\n')}`,
     ).then(() => {
-      if (!this.wsUrl) throw new Error(`${this.label} exited ${JSON.stringify(this.exit)} before listening:\n${this.log.join('\n')}`);
+      if (!this.url) throw new Error(`${this.label} exited ${JSON.stringify(this.exit)} before listening:\n${this.log.join('\n')}`);
     });
+  }
+}
+
+export class LabServer extends NsService {
+  /** Starts `autoprox serve` in `host`'s namespace and waits for its `listening` line. */
+  static start(host: Host, flags: string[]): Promise<LabServer> {
+    return NsService.launch(new LabServer(`server@${host.name}`, host.ns, ['serve', '--host', '127.0.0.1', '--port', '0', ...flags]));
+  }
+
+  get wsUrl(): string {
+    return `${this.url.replace(/^http/, 'ws')}/v0/ws/proxy`;
+  }
+}
+
+/** `autoprox relay` on one IPv4 address of namespace `ns` (here: the lab's STUN servers). */
+export class LabRelay extends NsService {
+  static start(ns: string, address: string, udpPort: number): Promise<LabRelay> {
+    const args = ['relay', '--udp-port', String(udpPort), '--udp-bind4', address, '--no-ipv6', '--host', '127.0.0.1', '--port', '0'];
+    return NsService.launch(new LabRelay(`relay@${address}`, ns, args));
   }
 }
 
@@ -125,21 +160,25 @@ export interface ClientOptions {
   token: string;
 }
 
-/** A status frame and when the test process read it (performance.now(), ms). */
-export interface TimedStatus {
-  frame: StatusFrame;
+/** A frame and when the test process read it (performance.now(), ms). */
+export interface Timed<F> {
+  frame: F;
   at: number;
 }
 
+export type TimedStatus = Timed<StatusFrame>;
+
 export class LabClient extends NsProcess {
   readonly statuses: TimedStatus[] = [];
+  /** `endpoints` frames (servers with --stun): the server's public endpoints. */
+  readonly endpoints: Array<Timed<EndpointsFrame>> = [];
   readonly errors: Array<{ code: string; message: string }> = [];
   /** Peer messages, one per stdout line. */
   readonly data: string[] = [];
 
   /** Runs `autoprox connect` in `host`'s namespace against `server` (which must run there too). */
   constructor(host: Host, server: LabServer, options: ClientOptions) {
-    super(`client@${host.name}`, host, [
+    super(`client@${host.name}`, host.ns, [
       'connect',
       server.wsUrl,
       ...options.hosts.flatMap((h) => ['--host', h]),
@@ -156,8 +195,9 @@ export class LabClient extends NsProcess {
       const at = performance.now();
       this.keep('stderr', line);
       if (line.startsWith('{')) {
-        const frame = JSON.parse(line) as StatusFrame | { type: 'error'; code: string; message: string };
+        const frame = JSON.parse(line) as StatusFrame | EndpointsFrame | { type: 'error'; code: string; message: string };
         if (frame.type === 'status') this.statuses.push({ frame, at });
+        else if (frame.type === 'endpoints') this.endpoints.push({ frame, at });
         else this.errors.push(frame);
       }
       this.waiter.notify();
@@ -198,6 +238,16 @@ export class LabClient extends NsProcess {
   /** Resolves once `predicate` holds, re-checked on every line the client prints. */
   until(predicate: () => boolean, what: string, timeoutMs = CLIENT_WAIT_MS): Promise<void> {
     return this.waiter.until(predicate, timeoutMs, () => `${this.label}: ${what}; trail: ${JSON.stringify(this.trail())}`);
+  }
+
+  /** The first `endpoints` frame, once it is there. */
+  waitForEndpoints(timeoutMs = CLIENT_WAIT_MS): Promise<Timed<EndpointsFrame>> {
+    return this.waiter
+      .until(() => this.endpoints.length > 0 || !this.running, timeoutMs, () => `${this.label}: an endpoints frame; trail: ${JSON.stringify(this.trail())}`)
+      .then(() => {
+        if (!this.endpoints[0]) throw new Error(`${this.label} exited ${JSON.stringify(this.exit)} before an endpoints frame\n${this.log.join('\n')}`);
+        return this.endpoints[0];
+      });
   }
 
   waitForData(count: number, timeoutMs = CLIENT_WAIT_MS): Promise<string[]> {

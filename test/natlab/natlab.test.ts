@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { mintToken } from '../../src/auth/token.js';
 import { TEST_SECRET } from '../helpers/server-process.js';
 import { endpoint } from './addressing.js';
-import { LabClient, LabServer } from './lab-process.js';
+import { LabClient, LabRelay, LabServer, type LogEntry } from './lab-process.js';
 import { removeStaleNamespaces } from './namespaces.js';
 import type { RouterCounter } from './nft-rules.js';
 import { pollUntil } from './poll.js';
@@ -44,6 +44,8 @@ const REBIND_PORTS = { low: 50000, high: 50999 };
  * even when starting the second client is slow on a loaded machine.
  */
 const STAGGERED_FALLBACK_MS = 5000;
+/** The STUN servers' port (`autoprox relay` answers STUN Binding requests there). */
+const STUN_PORT = 3478;
 /** Bound on waits for a kernel counter or a recovery (ms). */
 const KERNEL_WAIT_MS = 3000;
 const RECOVERY_WAIT_MS = TIMING.peerTimeoutMs + 3000;
@@ -77,11 +79,20 @@ function message(tag: string, i: number): string {
   return `${tag}:${i}:${digest.repeat(Math.ceil(length / digest.length)).slice(0, length)}`;
 }
 
+/** The STUN round trips (ms) a server logged with its public endpoints, one per server: `0.4/0.6`. */
+function stunRtts(entry: LogEntry): string {
+  const servers = (entry.servers ?? []) as Array<{ family: string; rttMs: number | null }>;
+  return servers
+    .filter((s) => s.family === 'ipv4')
+    .map((s) => (s.rttMs === null ? '-' : String(Math.round(s.rttMs * 10) / 10)))
+    .join('/');
+}
+
 const expectedStream = (tag: string, count: number) => Array.from({ length: count }, (_, i) => message(tag, i));
 
 describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   const report = new LabReport();
-  const processes: Array<LabServer | LabClient> = [];
+  const processes: Array<LabServer | LabRelay | LabClient> = [];
   let lab: Lab | null = null;
   let token = '';
   let key = '';
@@ -119,10 +130,17 @@ describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipRe
     return lab;
   }
 
-  async function server(host: Host, overrides: Partial<typeof TIMING> = {}): Promise<LabServer> {
-    const s = await LabServer.start(host, serverFlags(overrides));
+  async function server(host: Host, overrides: Partial<typeof TIMING> = {}, extraFlags: string[] = []): Promise<LabServer> {
+    const s = await LabServer.start(host, [...serverFlags(overrides), ...extraFlags]);
     processes.push(s);
     return s;
+  }
+
+  /** `autoprox relay` on the internet at `address` (no NAT in front), default limits. */
+  async function relay(address: string): Promise<LabRelay> {
+    const r = await LabRelay.start(lab!.inet, address, STUN_PORT);
+    processes.push(r);
+    return r;
   }
 
   /** A client on `host`, through that host's server, to the peer candidates `hosts`. */
@@ -391,5 +409,49 @@ describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipRe
     // The public candidate was punched too, and the NAT dropped it: no hairpinning here.
     expect(await lab.counter('a', 'hairpin_dropped')).toBeGreaterThan(0);
     await exchange(c1, c2, 'lan', AFTER_RECOVERY_MESSAGES);
+  });
+
+  it('8 endpoint discovery (STUN) behind a cone and a symmetric NAT: each endpoints frame names its NAT\'s public address and mapping', async () => {
+    const lab = await buildLab({
+      a: { nat: 'endpoint-independent', ipv6: 'absent' },
+      b: { nat: 'symmetric', ipv6: 'absent' },
+    });
+    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
+    // Two STUN servers at different public addresses, behind no NAT: `autoprox relay`s.
+    const stunAddresses = lab.servers4.slice(0, 2);
+    await Promise.all(stunAddresses.map((address) => relay(address)));
+    const stun = stunAddresses.flatMap((address) => ['--stun', endpoint(address, STUN_PORT)]);
+    const [A, B] = await Promise.all([server(a1, {}, stun), server(b1, {}, stun)]);
+    const a = client(a1, A, [lab.site('b').public4]);
+    const b = client(b1, B, [lab.site('a').public4]);
+    const [ea, eb] = await Promise.all([a.waitForEndpoints(), b.waitForEndpoints()]);
+
+    // Behind the cone NAT: its public address, the server's own port (the NAT keeps it), and
+    // the same mapping whichever STUN server asks.
+    expect(ea.frame).toEqual({ type: 'endpoints', ipv4: endpoint(lab.site('a').public4, UDP_PORT), ipv6: null, nat: 'endpoint-independent', relay: null });
+    // Behind the symmetric NAT: its public address with the port it gave the first STUN
+    // server's flow; the second server saw another port.
+    expect(eb.frame).toMatchObject({ type: 'endpoints', ipv6: null, nat: 'endpoint-dependent', relay: null });
+    const bPort = Number(eb.frame.ipv4?.split(':').at(-1));
+    expect(eb.frame.ipv4).toBe(endpoint(lab.site('b').public4, bPort));
+
+    // The NATs' own tables agree: one mapping per STUN server, ports as the frames say.
+    const stunMappings = async (site: SiteName, host: Host) =>
+      (await lab.udpMappings(site, host.lan4, UDP_PORT)).filter((m) => m.to.endsWith(`:${STUN_PORT}`));
+    const [aMapped, bMapped] = await Promise.all([stunMappings('a', a1), stunMappings('b', b1)]);
+    const byServer = (mappings: typeof aMapped) => stunAddresses.map((address) => mappings.find((m) => m.to === endpoint(address, STUN_PORT)));
+    expect(byServer(aMapped)).toEqual(stunAddresses.map((address) => ({ to: endpoint(address, STUN_PORT), public4: lab.site('a').public4, publicPort: UDP_PORT })));
+    const [bFirst, bSecond] = byServer(bMapped);
+    expect(bFirst).toMatchObject({ public4: lab.site('b').public4, publicPort: bPort });
+    expect(bSecond).toMatchObject({ public4: lab.site('b').public4 });
+    expect(bSecond!.publicPort).not.toBe(bPort);
+    expect([...a.errors, ...b.errors]).toEqual([]);
+
+    // Times: each client's open -> endpoints frame, and the STUN round trips its server measured.
+    for (const [name, c, s] of [['a1', a, A], ['b1', b, B]] as const) {
+      report.extra(`${name} open->endpoints`, c.endpoints[0]!.at - c.openedAt!);
+      report.extra(`${name} STUN rtt`, stunRtts(await s.waitForLog('public endpoints (STUN)')));
+    }
+    report.extra('b mapped to ports', [bFirst!.publicPort, bSecond!.publicPort].join(' '));
   });
 });

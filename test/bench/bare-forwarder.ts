@@ -6,7 +6,7 @@
  *
  * A datagram `HELLO <id>` registers its source under `id`; two sources with the same id are a
  * pair, and from then on every datagram from one goes, unchanged, to the other. It gets the same
- * socket buffers as the relay. It prints a `listening` JSON line like autoprox.
+ * socket buffers and binding as the relay. It prints a `listening` JSON line like autoprox.
  */
 import { createSocket, type SocketOptions } from 'node:dgram';
 
@@ -42,7 +42,8 @@ socket.on('message', (datagram, rinfo) => {
   }
 });
 
-socket.bind(0, '127.0.0.1', () => {
+// Bound like the relay by default (`--udp-bind4 0.0.0.0`): the kernel picks the source address per send for both.
+socket.bind(0, '0.0.0.0', () => {
   socket.setRecvBufferSize(SOCKET_BUFFER_BYTES);
   socket.setSendBufferSize(SOCKET_BUFFER_BYTES);
   process.stdout.write(`${JSON.stringify({ msg: 'listening', url: '', udp: { ipv4: socket.address().port } })}\n`);

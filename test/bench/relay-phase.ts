@@ -85,7 +85,9 @@ async function forwarding(driver: Driver, pid: number, port: number, p: RelayPro
 
 export async function relayPhase(p: RelayProfile, log: (line: string) => void): Promise<RelayBenchResult> {
   const secret = randomBytes(32).toString('base64url');
-  const relay = await startListener(process.execPath, [CLI, 'relay', '--udp-port', '0', '--port', '0', '--no-ipv6', `--relay-secret=${secret}`, '--log-level', 'warn', '--binding-datagrams-per-s', '0', '--binding-bytes-per-s', '0', '--unproven-per-source-per-s', '0', '--unproven-total-per-s', '0']);
+  // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the relay process too.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const relay = await startListener(process.execPath, [...nodeArgs, CLI, 'relay', '--udp-port', '0', '--port', '0', '--no-ipv6', `--relay-secret=${secret}`, '--log-level', 'warn', '--binding-datagrams-per-s', '0', '--binding-bytes-per-s', '0', '--unproven-per-source-per-s', '0', '--unproven-total-per-s', '0']);
   const bare = await startListener(process.execPath, ['--import', 'tsx', `${HERE}bare-forwarder.ts`]);
   const driver = new Driver();
   try {

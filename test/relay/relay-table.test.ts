@@ -7,6 +7,8 @@ import { MAX_CHANNEL_ENDS_PER_GROUP, RelayTable, type End } from '../../src/rela
 const LIMITS = { maxBindings: 100, maxBindingsPerSource: 10, datagramsPerS: 0, bytesPerS: 0, idleMs: 30_000 };
 const at = (address: string, port: number): Endpoint => ({ family: 'ipv4', address, port });
 const key = (e: Endpoint) => `${e.address}:${e.port}`;
+/** A datagram of `bytes` bytes on `channel`, as a server sends it (its channel id at bytes 2-10). */
+const datagramOf = (channel: Buffer, bytes: number) => Buffer.concat([Buffer.from([0xa1, 2]), channel, Buffer.alloc(Math.max(0, bytes - 10))]);
 
 function bind(table: RelayTable, channel: Buffer, source: Endpoint, now = 0, nonce = randomBytes(16)): End {
   const result = table.bind(channel, source, key(source), nonce, randomBytes(16), now);
@@ -25,14 +27,29 @@ describe('RelayTable', () => {
     const channel = randomBytes(8);
     const a = bind(table, channel, at('10.0.0.1', 1000));
     const b = bind(table, channel, at('10.0.0.2', 2000));
-    expect(table.forward(a.sourceKey, a.channelKey, 100, 0)).toBe('unpaired');
+    expect(table.forward(a.sourceKey, datagramOf(a.channel, 100), 0)).toBe('unpaired');
     expect(table.approve(a, b.nonce, 0)).toMatchObject({ paired: false });
     expect(table.pairs).toBe(0);
     expect(table.approve(b, a.nonce, 0)).toMatchObject({ paired: true });
     expect(table.pairs).toBe(1);
-    expect(table.forward(a.sourceKey, a.channelKey, 100, 0)).toEqual([b]);
-    expect(table.forward(b.sourceKey, b.channelKey, 100, 0)).toEqual([a]);
-    expect(table.forward('10.0.0.3:1', a.channelKey, 100, 0)).toBe('unbound');
+    expect(table.forward(a.sourceKey, datagramOf(a.channel, 100), 0)).toEqual([b]);
+    expect(table.forward(b.sourceKey, datagramOf(b.channel, 100), 0)).toEqual([a]);
+    expect(table.forward('10.0.0.3:1', datagramOf(a.channel, 100), 0)).toBe('unbound');
+  });
+
+  it('two channels of one source that share the low half of their id are told apart', () => {
+    const table = new RelayTable(LIMITS);
+    const one = Buffer.from('0102030405060708', 'hex');
+    const two = Buffer.from('01020304a5a6a7a8', 'hex');
+    const [a1, b1] = [bind(table, one, at('10.0.0.1', 1)), bind(table, one, at('10.0.0.2', 1))];
+    const [a2, b2] = [bind(table, two, at('10.0.0.1', 1)), bind(table, two, at('10.0.0.2', 1))];
+    pair(table, a1, b1);
+    pair(table, a2, b2);
+    expect(table.forward(a1.sourceKey, datagramOf(one, 60), 0)).toEqual([b1]);
+    expect(table.forward(a1.sourceKey, datagramOf(two, 60), 0)).toEqual([b2]);
+    table.remove(a1);
+    expect(table.forward(a1.sourceKey, datagramOf(one, 60), 0)).toBe('unbound');
+    expect(table.forward(a2.sourceKey, datagramOf(two, 60), 0)).toEqual([b2]);
   });
 
   it('a new nonce from the same source (a restarted server) starts its pairs again', () => {
@@ -44,7 +61,7 @@ describe('RelayTable', () => {
     const again = table.bind(channel, a.source, a.sourceKey, randomBytes(16), randomBytes(16), 1);
     expect(again).toMatchObject({ end: a, changed: true });
     expect(table.pairs).toBe(0);
-    expect(table.forward(b.sourceKey, b.channelKey, 1, 1)).toBe('unpaired');
+    expect(table.forward(b.sourceKey, datagramOf(b.channel, 1), 1)).toBe('unpaired');
     // The same nonce and proof again is a refresh, not a change.
     expect(table.bind(channel, a.source, a.sourceKey, a.nonce, a.proof, 2)).toMatchObject({ changed: false });
   });
@@ -60,7 +77,7 @@ describe('RelayTable', () => {
     expect(table.find(strangers[0]!.sourceKey, channel.toString('latin1'))).toBeUndefined();
     expect(table.find(late.sourceKey, channel.toString('latin1'))).toBe(late);
     expect(table.pairs).toBe(1);
-    expect(table.forward(a.sourceKey, a.channelKey, 1, 0)).toEqual([b]);
+    expect(table.forward(a.sourceKey, datagramOf(a.channel, 1), 0)).toEqual([b]);
   });
 
   it('one source group gets at most two ends of a channel, and its share of all ends', () => {
@@ -82,12 +99,12 @@ describe('RelayTable', () => {
     const b = bind(table, channel, at('10.0.0.2', 1));
     pair(table, a, b);
     let sent = 0;
-    for (let i = 0; i < 20; i++) if (Array.isArray(table.forward(a.sourceKey, a.channelKey, 10, 20_000))) sent++;
+    for (let i = 0; i < 20; i++) if (Array.isArray(table.forward(a.sourceKey, datagramOf(a.channel, 10), 20_000))) sent++;
     expect(sent).toBe(10);
-    expect(table.forward(a.sourceKey, a.channelKey, 10, 20_000)).toBe('rate_limited');
+    expect(table.forward(a.sourceKey, datagramOf(a.channel, 10), 20_000)).toBe('rate_limited');
     expect(table.expire(40_000)).toBe(1); // b was last seen at 0; a at 20,000
     expect(table).toMatchObject({ ends: 1, pairs: 0 });
-    expect(table.forward(a.sourceKey, a.channelKey, 10, 40_000)).toBe('unpaired');
+    expect(table.forward(a.sourceKey, datagramOf(a.channel, 10), 40_000)).toBe('unpaired');
     expect(table.expire(60_001)).toBe(1);
     expect(table.ends).toBe(0);
   });

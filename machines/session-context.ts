@@ -11,6 +11,7 @@ import type {
   Endpoint,
   Family,
   LinkStatus,
+  PathKind,
   PeerHeartbeatEvent,
   SessionPort,
   SessionTiming,
@@ -34,6 +35,12 @@ export const MAX_RETIRED_PEERS = 16;
  * @see https://www.rfc-editor.org/rfc/rfc8489#section-6.2.1
  */
 export const PUNCHES_AT_FULL_RATE = 10;
+/**
+ * How long a waiting session punches directly without proof before it also tries its relays
+ * (ms), when SessionTiming gives none (`--relay-after-ms`'s default): a direct path between two
+ * endpoint-independent NATs proves itself within a few round trips, well inside this.
+ */
+export const DEFAULT_RELAY_AFTER_MS = 2000;
 
 export interface PeerPath {
   salt: string;
@@ -55,6 +62,8 @@ export interface SessionContext {
   port: number;
   families: Family[];
   timing: SessionTiming;
+  /** The relays' endpoints this session can send to (`--relay`, of its families), in order of preference. */
+  relays: Endpoint[];
   candidates: Endpoint[];
   /**
    * Sources of authenticated heartbeats (peer-reflexive candidates): punched too, whatever their
@@ -95,11 +104,28 @@ export function roundMs(ms: number): number {
 
 export function establishedFrame(context: SessionContext): BridgeCommand {
   const peer = context.peer!;
+  const path: PathKind = isRelay(context, peer.endpoint) ? 'relay' : 'direct';
   return frame(context, 'UDP_ESTABLISHED', {
     family: peer.endpoint.family,
     peer: formatEndpoint(peer.endpoint),
     rttMs: roundMs(peer.rttMs),
+    path,
+    ...(path === 'relay' ? { relay: formatEndpoint(peer.endpoint) } : {}),
   });
+}
+
+/** One of the relays: datagrams from it come from the peer through the relay. */
+export function isRelay(context: SessionContext, endpoint: Endpoint): boolean {
+  return context.relays.some((r) => sameEndpoint(r, endpoint));
+}
+
+/** The relay a path falls back to when its direct path dies: the one of the path's family, else the first. */
+export function relayFor(context: SessionContext, family: Family): Endpoint {
+  return context.relays.find((r) => r.family === family) ?? context.relays[0]!;
+}
+
+export function relayAfterMs(timing: SessionTiming): number {
+  return timing.relayAfterMs ?? DEFAULT_RELAY_AFTER_MS;
 }
 
 /**
@@ -140,6 +166,31 @@ export function punchTargets(context: SessionContext, family: Family): Endpoint[
     if (context.families.includes(endpoint.family) && !targets.some((t) => sameEndpoint(t, endpoint))) {
       targets.push(endpoint);
     }
+  }
+  return targets;
+}
+
+/**
+ * Where the relay step of a waiting session sends heartbeats: the candidates of every family,
+ * learned endpoints with credit, and the relays (they forward to the peer once the binding is
+ * paired).
+ */
+export function relayPunchTargets(context: SessionContext): Endpoint[] {
+  const targets = directTargets(context);
+  for (const relay of context.relays) if (!targets.some((t) => sameEndpoint(t, relay))) targets.push(relay);
+  return targets;
+}
+
+/**
+ * Where a relayed session probes for a direct path: the candidates of every family and the
+ * learned endpoints with credit, never a relay.
+ */
+export function directTargets(context: SessionContext): Endpoint[] {
+  const targets = [...context.candidates];
+  for (const { endpoint, credit: owed } of context.learned) {
+    if (owed !== null && owed <= 0) continue;
+    if (isRelay(context, endpoint)) continue;
+    if (context.families.includes(endpoint.family) && !targets.some((t) => sameEndpoint(t, endpoint))) targets.push(endpoint);
   }
   return targets;
 }

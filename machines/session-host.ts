@@ -14,7 +14,7 @@
  */
 import { createActor, fromCallback, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import type { sessionMachine } from './session.machine.js';
-import type { Family, SessionOutput, SessionSpec, SessionTiming } from './types.js';
+import type { Endpoint, Family, SessionOutput, SessionSpec, SessionTiming } from './types.js';
 
 /** Prefix of session actor ids: `session:<id>`. */
 export const SESSION_ACTOR_PREFIX = 'session:';
@@ -31,7 +31,7 @@ export interface SessionRequest extends SessionSpec {
 }
 
 export type SessionHostCommand =
-  | { type: 'session.open'; request: SessionRequest; families: Family[]; timing: SessionTiming }
+  | { type: 'session.open'; request: SessionRequest; families: Family[]; timing: SessionTiming; relays?: Endpoint[] }
   | { type: 'shutdown' };
 
 export type SessionHostEvent =
@@ -55,7 +55,7 @@ export function createSessionHost(logic: SessionLogic, options: SessionHostOptio
         for (const actor of [...live]) actor.send({ type: 'server.shutdown' });
         return;
       }
-      const { request, families, timing } = command;
+      const { request, families, timing, relays = [] } = command;
       if (!accepting) {
         request.refused();
         if (!stopped) sendBack({ type: 'session.ended', id: request.id, output: undefined });
@@ -64,7 +64,7 @@ export function createSessionHost(logic: SessionLogic, options: SessionHostOptio
       const { id, hosts, port, io } = request;
       const actor = createActor(logic, {
         id: SESSION_ACTOR_PREFIX + id,
-        input: { id, hosts, port, io, families, timing },
+        input: { id, hosts, port, io, families, timing, relays },
         ...(options.inspect ? { inspect: options.inspect } : {}),
       });
       live.add(actor);

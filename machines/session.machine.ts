@@ -11,15 +11,20 @@ import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup } from
 import { sameEndpoint } from './endpoint.js';
 import {
   credit,
+  directTargets,
   echoesFreshly,
   echoOf,
   establishedFrame,
   frame,
+  isRelay,
   MAX_RETIRED_PEERS,
   MESSAGES,
   prove,
   punchDelayMs,
   punchTargets,
+  relayAfterMs,
+  relayFor,
+  relayPunchTargets,
   spend,
   type SessionContext,
 } from './session-context.js';
@@ -41,6 +46,10 @@ import {
 } from './types.js';
 
 export {
+  DEFAULT_RELAY_AFTER_MS,
+  directTargets,
+  isRelay,
+  relayPunchTargets,
   MAX_LEARNED_ENDPOINTS,
   MAX_RETIRED_PEERS,
   PUNCHES_AT_FULL_RATE,
@@ -56,10 +65,11 @@ export {
  * off to the heartbeat interval after PUNCHES_AT_FULL_RATE), establish on proof, answer a newly
  * heard peer session at once.
  */
-function punching(family: Family) {
+function punching(family: Family | 'relay') {
   const punch = { type: 'punch', params: { family } } as const;
   return {
-    entry: [{ type: 'reportWaiting', params: { family } } as const, 'startPunching', punch],
+    // The relay step says nothing new to the client (still UDP_WAITING): it asks the IO to bind.
+    entry: family === 'relay' ? (['startPunching', 'relayWant', punch] as const) : ([{ type: 'reportWaiting', params: { family } } as const, 'startPunching', punch] as const),
     initial: 'tick' as const,
     states: {
       tick: {
@@ -107,6 +117,7 @@ export const sessionMachine = setup({
   delays: {
     punchInterval: ({ context }) => punchDelayMs(context.timing, context.punches),
     fallbackDelay: ({ context }) => context.timing.fallbackMs,
+    relayAfter: ({ context }) => relayAfterMs(context.timing),
     punchTimeout: ({ context }) => context.timing.punchTimeoutMs,
   },
   guards: {
@@ -114,6 +125,9 @@ export const sessionMachine = setup({
     hasIpv6Candidates: ({ context }) => context.candidates.some((c) => c.family === 'ipv6'),
     hasIpv4Candidates: ({ context }) => context.candidates.some((c) => c.family === 'ipv4'),
     punchTimeoutEnabled: ({ context }) => context.timing.punchTimeoutMs > 0,
+    hasRelays: ({ context }) => context.relays.length > 0,
+    /** The adopted peer's endpoint is a relay's: the path goes through it. */
+    pathViaRelay: ({ context }) => context.peer !== null && isRelay(context, context.peer.endpoint),
     /** The peer session has heard this one recently, and is not one that already said goodbye. */
     provesPath: ({ context }, event: PeerHeartbeatEvent) => echoesFreshly(context, event) && !context.retired.includes(event.peerSalt),
     isNewVoice: ({ context }, event: PeerHeartbeatEvent) => context.heard?.salt !== event.peerSalt,
@@ -121,6 +135,12 @@ export const sessionMachine = setup({
     /** ... from a new address or port (NAT rebinding). */
     peerMoved: ({ context }, event: PeerHeartbeatEvent) =>
       context.peer?.salt === event.peerSalt && echoesFreshly(context, event) && !sameEndpoint(context.peer.endpoint, event.from),
+    /** ... from a place that is not a relay: a direct path proved itself. */
+    peerMovedDirect: ({ context }, event: PeerHeartbeatEvent) =>
+      context.peer?.salt === event.peerSalt && echoesFreshly(context, event) && !sameEndpoint(context.peer.endpoint, event.from) && !isRelay(context, event.from),
+    /** ... through a relay (the peer is relayed and we are not, yet). */
+    peerMovedViaRelay: ({ context }, event: PeerHeartbeatEvent) =>
+      context.peer?.salt === event.peerSalt && echoesFreshly(context, event) && isRelay(context, event.from) && !sameEndpoint(context.peer.endpoint, event.from),
   },
   actions: {
     reportConnected: sendTo('bridge', ({ context }) => frame(context, 'CONNECTED')),
@@ -139,11 +159,23 @@ export const sessionMachine = setup({
         message: context.closeMessage ?? MESSAGES[context.closeReason!](context.timing),
       }),
     ),
-    punch: enqueueActions(({ context, enqueue }, params: { family: Family }) => {
-      const to = punchTargets(context, params.family);
+    punch: enqueueActions(({ context, enqueue }, params: { family: Family | 'relay' }) => {
+      const to = params.family === 'relay' ? relayPunchTargets(context) : punchTargets(context, params.family);
       enqueue.sendTo('bridge', { type: 'heartbeat', to, echo: context.heard } satisfies BridgeCommand);
       enqueue.assign({ learned: spend(context.learned, to), punches: context.punches + 1 });
     }),
+    /** Relayed: heartbeats to the direct places too (echoing what the path heard), so a direct path can prove itself. */
+    probe: enqueueActions(({ context, enqueue }) => {
+      const to = directTargets(context);
+      enqueue.sendTo('bridge', { type: 'probe', to } satisfies BridgeCommand);
+      enqueue.assign({ learned: spend(context.learned, to), punches: context.punches + 1 });
+    }),
+    relayWant: sendTo('bridge', { type: 'relay.want' } satisfies BridgeCommand),
+    /** The direct path died: the path goes on through the relay of its family (or the first). */
+    viaRelay: assign(({ context }) => ({
+      peer: { ...context.peer!, endpoint: relayFor(context, context.peer!.endpoint.family) },
+    })),
+    noteHeard: assign((_, event: PeerHeartbeatEvent) => ({ heard: echoOf(event) })),
     startPunching: assign({ punches: 0 }),
     answer: enqueueActions(({ context, enqueue }, to: Endpoint) => {
       enqueue.sendTo('bridge', { type: 'heartbeat', to: [to], echo: context.heard } satisfies BridgeCommand);
@@ -205,6 +237,7 @@ export const sessionMachine = setup({
     port: input.port,
     families: input.families,
     timing: input.timing,
+    relays: (input.relays ?? []).filter((r) => input.families.includes(r.family)),
     candidates: [],
     learned: [],
     peer: null,
@@ -276,6 +309,8 @@ export const sessionMachine = setup({
           target: 'closed',
           actions: { type: 'setClose', params: { reason: 'punch_timeout' } },
         },
+        // The last step of the fallback branch: nothing direct proved itself in time.
+        relayAfter: { guard: 'hasRelays', target: '.relay' },
       },
       states: {
         select_family: {
@@ -291,6 +326,12 @@ export const sessionMachine = setup({
           description: 'Fallen back: punching IPv4 candidates (and learned endpoints).',
           ...punching('ipv4'),
         },
+        relay: {
+          description:
+            'Nothing direct proved itself within the relay delay: the IO binds the channel at the relays, and the session ' +
+            'punches the candidates of both families, the learned endpoints and the relays (which forward once paired).',
+          ...punching('relay'),
+        },
       },
     },
 
@@ -301,6 +342,49 @@ export const sessionMachine = setup({
       // The IO sends the first heartbeat at path.up, before queued data: the peer hears the proof first.
       entry: ['reportEstablished', 'openPath'],
       exit: 'closePath',
+      initial: 'select_path',
+      states: {
+        select_path: {
+          description: 'Relayed when the adopted peer endpoint is a relay, else direct.',
+          always: [{ guard: 'pathViaRelay', target: 'relayed' }, { target: 'direct' }],
+        },
+        direct: {
+          description: 'Straight to the peer server. A heartbeat through a relay never pulls the path there.',
+          on: {
+            // The peer is relayed and we are not: what we echo follows it (as the IO does), nothing else.
+            'peer.heartbeat': {
+              guard: { type: 'peerMovedViaRelay', params: ({ event }) => event },
+              actions: { type: 'noteHeard', params: ({ event }) => event },
+            },
+            // The direct path died: on through the relay at once, no UDP_WAITING in between.
+            'peer.silent': {
+              guard: 'hasRelays',
+              target: 'relayed',
+              actions: [{ type: 'noteSilence', params: ({ event }) => event.heard }, 'viaRelay', 'openPath', 'reportEstablished'],
+            },
+          },
+        },
+        relayed: {
+          description:
+            'Through a relay: the relay forwards the sealed datagrams unchanged. The session keeps probing the direct ' +
+            'places every punch interval (backing off) and moves to direct as soon as the peer answers there.',
+          entry: ['startPunching', 'relayWant', 'probe'],
+          initial: 'tick',
+          states: {
+            tick: {
+              description: 'One probe interval (the full rate first, then backing off); each one probes the direct places.',
+              after: { punchInterval: { target: 'tick', reenter: true, actions: 'probe' } },
+            },
+          },
+          on: {
+            'peer.heartbeat': {
+              guard: { type: 'peerMovedDirect', params: ({ event }) => event },
+              target: 'direct',
+              actions: [{ type: 'refreshPeer', params: ({ event }) => event }, 'openPath', 'reportEstablished'],
+            },
+          },
+        },
+      },
       on: {
         // NAT rebinding: the same peer session, echoing us freshly, from a new address or port.
         'peer.heartbeat': {

@@ -15,7 +15,7 @@ import {
   type SessionRequest,
 } from './session-host.js';
 import { sessionMachine } from './session.machine.js';
-import type { Family, SessionTiming, UdpSocketEvent, UdpSocketInput } from './types.js';
+import type { Endpoint, Family, SessionTiming, UdpSocketEvent, UdpSocketInput } from './types.js';
 
 export { SESSION_ACTOR_PREFIX };
 /** Id of the session host child. */
@@ -32,6 +32,8 @@ export interface SupervisorInput {
     ipv6Required: boolean;
   };
   timing: SessionTiming;
+  /** The relays' endpoints (`--relay`, resolved at start), for every session. */
+  relays?: Endpoint[];
   /** How long shutdown waits for sessions to say goodbye (ms). */
   drainMs: number;
 }
@@ -127,7 +129,13 @@ export const supervisorMachine = setup({
     startSessionHost: spawnChild('sessionHost', { id: SESSION_HOST_ID }),
     openSession: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'session.open') return;
-      const command = { type: 'session.open', request: event.request, families: families(context), timing: context.timing } satisfies SessionHostCommand;
+      const command = {
+        type: 'session.open',
+        request: event.request,
+        families: families(context),
+        timing: context.timing,
+        relays: context.relays ?? [],
+      } satisfies SessionHostCommand;
       enqueue.sendTo(SESSION_HOST_ID, command);
       // Counted now (a refused one is reported ended), so a shutdown right after waits for it.
       enqueue.assign({ sessions: context.sessions + 1 });

@@ -30,10 +30,17 @@ export interface StatusFrame {
   /** "addr:port" or "[v6]:port". */
   peer?: string;
   rttMs?: number;
+  /** UDP_ESTABLISHED: whether the datagrams go straight to the peer or through a relay. */
+  path?: PathKind;
+  /** UDP_ESTABLISHED on a relayed path: the relay's endpoint (the same as `peer`). */
+  relay?: string;
   reason?: CloseReason | WaitReason;
   /** A sentence for people, next to the stable `reason` code. */
   message?: string;
 }
+
+/** How an established path goes: straight to the peer server, or through a relay (`--relay`). */
+export type PathKind = 'direct' | 'relay';
 
 /** Timings of one session, all in milliseconds. */
 export interface SessionTiming {
@@ -47,6 +54,11 @@ export interface SessionTiming {
   fallbackMs: number;
   /** How long one waiting period may last before the session closes; 0 = for ever. */
   punchTimeoutMs: number;
+  /**
+   * How long a waiting session punches directly without proof before it also tries its relays
+   * (0 = at once). Only with relays; absent: DEFAULT_RELAY_AFTER_MS.
+   */
+  relayAfterMs?: number;
 }
 
 /** What our heartbeats echo: the latest heartbeat heard from a peer session. */
@@ -114,6 +126,13 @@ export type BridgeCommand =
   | { type: 'status'; frame: StatusFrame }
   | { type: 'heartbeat'; to: Endpoint[]; echo: Echo | null }
   /**
+   * While established (relayed): heartbeats to `to` as well as to the path, echoing what the path
+   * heard last (the IO keeps that), so a direct path can prove itself.
+   */
+  | { type: 'probe'; to: Endpoint[] }
+  /** The session wants its channel bound at the relays (the IO binds, once per channel and relay). */
+  | { type: 'relay.want' }
+  /**
    * Data may flow to the peer session `peerSalt` at `endpoint` (adopted, or moved there). The IO
    * keeps the path from here: a heartbeat at once (before queued data) and every heartbeat
    * interval, echoing `echo` until the peer's next; the watchdog (`peer.silent`).
@@ -155,6 +174,8 @@ export interface SessionSpec {
 export interface SessionInput extends SessionSpec {
   families: Family[];
   timing: SessionTiming;
+  /** The relays' endpoints (`--relay`, resolved), in order of preference; none: no relay step. */
+  relays?: Endpoint[];
 }
 
 export interface SessionOutput {

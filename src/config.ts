@@ -70,6 +70,13 @@ export interface ServeConfig {
   // public endpoint discovery
   /** STUN servers asked for this server's public endpoints, in order of preference (--stun, repeatable). */
   stun: HostPort[];
+  // relays
+  /** Relays sessions fall back to when no direct path proves itself (--relay, repeatable), the first preferred. */
+  relay: HostPort[];
+  /** The relays' admission secret; required with --relay. */
+  relaySecret: string | null;
+  /** How long a session punches directly without proof before it also tries the relays (ms; 0 = at once). */
+  relayAfterMs: number;
 }
 
 type Kind = 'int' | 'string' | 'host' | 'bool' | 'secret' | 'ipv4' | 'ipv6' | 'level' | 'url' | 'redis' | 'targets' | 'hostports';
@@ -143,6 +150,10 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: 'ws-ping-ms', key: 'wsPingMs', kind: 'int', default: 30_000, min: 100, max: 3_600_000, unit: 'ms', description: 'WebSocket ping interval; a client that misses one is dropped (keeps proxies from timing idle sessions out)' },
   // public endpoint discovery
   { flag: 'stun', key: 'stun', kind: 'hostports', default: null, unit: 'host:port', description: 'a STUN server to learn this server\'s public endpoints from, asked from the peer UDP sockets at start and every 60 s (repeatable; [v6]:port for IPv6 literals; comma-separated in the environment); with two at different addresses, whether the NAT maps endpoint-independently' },
+  // relays
+  { flag: 'relay', key: 'relay', kind: 'hostports', default: null, unit: 'host:port', description: 'a relay (autoprox relay) for pairs that cannot punch through: a session that has no direct path within --relay-after-ms also binds there, and the relay also serves as a STUN server (repeatable, the first preferred; both servers of a pair must share one; [v6]:port for IPv6 literals; names resolved at start)' },
+  { flag: 'relay-secret', key: 'relaySecret', kind: 'secret', default: null, description: "the relays' admission secret (their --relay-secret); required with --relay" },
+  { flag: 'relay-after-ms', key: 'relayAfterMs', kind: 'int', default: 2000, min: 0, max: 3_600_000, unit: 'ms', description: 'how long a session punches directly without proof before it also tries the relays (0 = at once)' },
 ];
 
 export function envName(flag: string): string {
@@ -226,7 +237,7 @@ export function parseOptionValue(spec: OptionSpec<string>, raw: string | boolean
 
 /** Resolves flags and environment into a checked config. Throws ConfigError naming the option. */
 /** Rule lists whose absence means "none" rather than "not configured". */
-const EMPTY_LIST_KEYS = new Set<keyof ServeConfig>(['denyTargets', 'trustProxy', 'stun']);
+const EMPTY_LIST_KEYS = new Set<keyof ServeConfig>(['denyTargets', 'trustProxy', 'stun', 'relay']);
 
 /** Options from a config file (`--config`), keyed by flag name; see config-file.ts. */
 export interface FileValues {
@@ -268,6 +279,9 @@ export function resolveConfig(flags: RawFlags, env: NodeJS.ProcessEnv = {}, file
   if ((result.tlsCert === null) !== (result.tlsKey === null)) {
     const missing = result.tlsCert === null ? 'tls-cert' : 'tls-key';
     throw new ConfigError(missing, `--tls-cert and --tls-key go together: --${missing} is missing`);
+  }
+  if (result.relay.length > 0 && result.relaySecret === null) {
+    throw new ConfigError('relay-secret', `--relay needs --relay-secret (the relays' admission secret, their own --relay-secret)`);
   }
   const sources = (['jwt-secret', 'jwt-public-key', 'jwks-url'] as const).filter((flag) => {
     const key = SERVE_OPTIONS.find((o) => o.flag === flag)!.key;

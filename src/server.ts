@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { ResolvedTargets, ResolveInput } from '../machines/types.js';
-import type { Family } from '../machines/endpoint.js';
+import type { Endpoint, Family } from '../machines/endpoint.js';
 import type { Verifier } from './auth/verifier.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ServeConfig } from './config.js';
@@ -18,6 +18,9 @@ import { createUpgrades } from './http/upgrades.js';
 import { ownEndpointsOf } from './io/own-endpoints.js';
 import type { PeerLink } from './io/peer-link.js';
 import { HeartbeatWheel } from './io/heartbeat-wheel.js';
+import { RelayLinks } from './io/relay-links.js';
+import { resolveRelays } from './io/relay-resolve.js';
+import { admissionKey } from './protocol/relay-auth.js';
 import { SessionLink } from './io/session-link.js';
 import { StunDiscovery } from './io/stun-discovery.js';
 import { Switchboard } from './io/switchboard.js';
@@ -50,8 +53,10 @@ export interface ServerHandle {
   /** Live sessions as the API, the page and the metrics see them. */
   sessions: SessionRegistry;
   metrics: Metrics;
-  /** Public endpoint discovery (STUN), or null without --stun. */
+  /** Public endpoint discovery (STUN), or null without --stun and --relay. */
   discovery: StunDiscovery | null;
+  /** The bindings at the relays, or null without --relay. */
+  relays: RelayLinks | null;
   /** Graceful: stop accepting, close every session (CLOSED, 1001, CLOSE to the peer), close sockets. */
   close(): Promise<void>;
   /** Reads --tls-cert/--tls-key again for new connections (SIGHUP); open sessions are untouched. */
@@ -82,11 +87,22 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   const switchboard = new Switchboard<PeerLink>({ maxPayloadBytes: config.maxPayload, preauth, log, clock });
   const registry = new SessionRegistry(() => clock.wallMs());
   const wheel = new HeartbeatWheel(clock, (err) => log.error({ err: String(err) }, 'a session\'s path timers failed: that session is no longer kept alive'));
-  // From the peer sockets themselves: the endpoint found is the one peers must punch to.
-  const discovery = config.stun.length > 0 ? new StunDiscovery({ servers: config.stun, sender: switchboard, clock, log }) : null;
+  // Operator-configured relays, resolved once; they carry the sessions that cannot punch through.
+  const relayEndpoints = await resolveRelays(config.relay);
+  const relays =
+    relayEndpoints.length > 0
+      ? new RelayLinks({ relays: relayEndpoints, admissionKey: admissionKey(config.relaySecret!), sender: switchboard, clock, log })
+      : null;
+  switchboard.receiveRelayWith(relays);
+  // From the peer sockets themselves: the endpoint found is the one peers must punch to. Every
+  // relay answers STUN too.
+  const stunServers = [...config.stun, ...config.relay.filter((r) => !config.stun.some((s) => s.text === r.text))];
+  const relayText = config.relay[0]?.text ?? null;
+  const discovery =
+    stunServers.length > 0 ? new StunDiscovery({ servers: stunServers, sender: switchboard, clock, log, relay: () => relayText }) : null;
   switchboard.receiveStunWith(discovery);
   const metrics = new Metrics({ sessions: registry, plane: switchboard, clock, ...(discovery ? { stun: discovery } : {}) });
-  const supervisor = await startSupervisor({ input: supervisorInput(config), clock, switchboard, log, metrics, ...optional(deps) });
+  const supervisor = await startSupervisor({ input: supervisorInput(config, relayEndpoints), clock, switchboard, log, metrics, ...optional(deps) });
 
   void discovery?.start();
 
@@ -110,8 +126,10 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     makeLink: (ws, socket, { id, params, grants }) =>
       new SessionLink({
         id, ws, socket, psk: params.key, maxPayload: config.maxPayload, switchboard, log, clock, limits: config,
-        deny: (endpoint) => policy.deny(endpoint, grants.targets),
+        // A relay is the operator's, not the client's choice: no target rule (the token's neither) applies to it.
+        deny: (endpoint) => (relays?.isRelay(endpoint) ? null : policy.deny(endpoint, grants.targets)),
         wheel, timing: config, onRtt: (rttMs) => metrics.rtt(rttMs), ...(discovery ? { endpoints: discovery } : {}),
+        ...(relays ? { relays } : {}),
         // A token accepted within the clock tolerance keeps its session for that tolerance too.
         tokenExpiresAtMs: config.sessionOutlivesToken ? null : grants.expiresAtMs + config.jwtClockToleranceS * 1000,
       }),
@@ -141,6 +159,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     ...(deps.headersTimeoutMs !== undefined ? { headersTimeoutMs: deps.headersTimeoutMs } : {}),
   }).catch((err: unknown) => {
     discovery?.stop();
+    relays?.stop();
     supervisor.stop();
     sessionCounter.close();
     throw err;
@@ -154,6 +173,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
       beginDraining: () => (draining = true),
       closeRest: async () => {
         discovery?.stop();
+        relays?.stop();
         table.stopPings();
         await waitForClosed(upgrades.wss.clients, clock, WS_CLOSE_WAIT_MS);
         for (const ws of upgrades.wss.clients) ws.terminate();
@@ -165,12 +185,12 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   return {
     url: frontEnd.url,
     udp: { ...supervisor.getSnapshot().context.ports },
-    supervisor, switchboard, preauth: switchboard.preauth, links: table.links, sessions: registry, metrics, discovery, close,
+    supervisor, switchboard, preauth: switchboard.preauth, links: table.links, sessions: registry, metrics, discovery, relays, close,
     reloadTls: () => frontEnd.reloadTls(),
   };
 }
 
-function supervisorInput(config: ServeConfig) {
+function supervisorInput(config: ServeConfig, relays: Endpoint[]) {
   return {
     udp: { port: config.udpPort, bind4: config.udpBind4, bind6: config.udpBind6, ipv6: config.ipv6, ipv6Required: config.ipv6Required },
     timing: {
@@ -179,7 +199,9 @@ function supervisorInput(config: ServeConfig) {
       peerTimeoutMs: config.peerTimeoutMs,
       fallbackMs: config.fallbackMs,
       punchTimeoutMs: config.punchTimeoutMs,
+      relayAfterMs: config.relayAfterMs,
     },
+    relays,
     drainMs: config.shutdownGraceMs,
   };
 }

@@ -59,6 +59,9 @@ const DEFAULTS: ServeConfig = {
   trustProxy: [],
   wsPingMs: 30_000,
   stun: [],
+  relay: [],
+  relaySecret: null,
+  relayAfterMs: 2000,
 };
 
 describe('resolveConfig: defaults', () => {
@@ -133,6 +136,8 @@ describe('resolveConfig: every option from flag and from environment', () => {
     ['inspect-port', '0', { inspectPort: 0 }],
     ['ws-ping-ms', '500', { wsPingMs: 500 }],
     ['stun', 'stun.example.net:3478,[2001:db8::1]:3478', { stun: [{ host: 'stun.example.net', port: 3478, text: 'stun.example.net:3478' }, { host: '2001:db8::1', port: 3478, text: '[2001:db8::1]:3478' }] }],
+    ['relay-secret', 's3cret', { relaySecret: 's3cret' }],
+    ['relay-after-ms', '0', { relayAfterMs: 0 }],
   ];
 
   it.each(cases)('--%s %s', (flag, value, expected) => {
@@ -175,6 +180,22 @@ describe('resolveConfig: every option from flag and from environment', () => {
     expect(err.message).toBe(message);
   });
 
+  it('takes --relay (repeatable, [v6]:port) with --relay-secret, and refuses it without', () => {
+    expect(resolveConfig({ relay: 'relay.example.net:3478,[2001:db8::9]:3478', 'relay-secret': 'x' }, {})).toEqual({
+      ...DEFAULTS,
+      relay: [{ host: 'relay.example.net', port: 3478, text: 'relay.example.net:3478' }, { host: '2001:db8::9', port: 3478, text: '[2001:db8::9]:3478' }],
+      relaySecret: 'x',
+    });
+    expect(resolveConfig({}, { AUTOPROX_RELAY: '192.0.2.9:3478', AUTOPROX_RELAY_SECRET: 'x' }).relay.map((r) => r.text)).toEqual(['192.0.2.9:3478']);
+    const err = configError({ relay: '192.0.2.9:3478' });
+    expect(err.option).toBe('relay-secret');
+    expect(err.message).toBe("--relay needs --relay-secret (the relays' admission secret, their own --relay-secret)");
+    expect(configError({ relay: '2001:db8::9:3478', 'relay-secret': 'x' }).message).toBe(
+      '--relay: "2001:db8::9:3478" is not HOST:PORT (write IPv6 literals in brackets: [2001:db8::1]:3478)',
+    );
+    expect(configError({ 'relay-after-ms': '-1' }).option).toBe('relay-after-ms');
+  });
+
   it('takes TLS files together only', () => {
     expect(resolveConfig({ 'tls-cert': '/c.pem', 'tls-key': '/k.pem' }, {})).toMatchObject({ tlsCert: '/c.pem', tlsKey: '/k.pem' });
     const err = configError({ 'tls-cert': '/c.pem' });
@@ -194,7 +215,7 @@ describe('resolveConfig: every option from flag and from environment', () => {
 
   it('every option in SERVE_OPTIONS is covered above (except no-ipv6 and the target lists)', () => {
     const covered = new Set(cases.map(([flag]) => flag));
-    expect(SERVE_OPTIONS.map((o) => o.flag).filter((f) => !covered.has(f))).toEqual(['no-ipv6', 'allow-targets', 'deny-targets', 'tls-cert', 'tls-key', 'trust-proxy']);
+    expect(SERVE_OPTIONS.map((o) => o.flag).filter((f) => !covered.has(f))).toEqual(['no-ipv6', 'allow-targets', 'deny-targets', 'tls-cert', 'tls-key', 'trust-proxy', 'relay']);
   });
 
   it('whole numbers may carry surrounding spaces and leading zeros', () => {

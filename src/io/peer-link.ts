@@ -76,6 +76,8 @@ interface Path {
   /** The latest round trip measured (ms). */
   rttMs: number;
   timers: PathTimers;
+  /** The watchdog said the peer went silent (the timers are off the wheel until the path moves). */
+  silenced: boolean;
 }
 
 /** Our salt, as bytes and hex, and the key our heartbeats are sealed with. */
@@ -289,9 +291,19 @@ export class PeerLink implements ChannelMember {
   openPath(salt: string, endpoint: Endpoint, echo: Echo | null, rttMs: number): void {
     const { channel, log, clock, wheel, timing } = this.#options;
     if (this.#path?.salt === salt) {
-      // The same peer session at a new endpoint (NAT rebinding): same keys, windows and timers.
-      if (!sameEndpoint(this.#path.endpoint, endpoint)) log.info({ session: this.#options.id, peer: formatEndpoint(endpoint) }, 'peer endpoint moved');
-      this.#path.endpoint = endpoint;
+      // The same peer session at a new endpoint (NAT rebinding, or between direct and a relay):
+      // same keys, windows and timers.
+      const path = this.#path;
+      if (!sameEndpoint(path.endpoint, endpoint)) log.info({ session: this.#options.id, peer: formatEndpoint(endpoint) }, 'peer endpoint moved');
+      path.endpoint = endpoint;
+      if (path.silenced) {
+        // The direct path went silent and the machine moved it to a relay: the watchdog starts
+        // again from now, and the relay hears a heartbeat at once.
+        path.silenced = false;
+        path.timers = new PathTimers(timing, { beat: () => this.#beat(), silent: () => this.#silent() }, clock.now());
+        this.#beat();
+        wheel.add(path.timers, path.timers.nextDue);
+      }
       return;
     }
     // The machine adopts only peers whose heartbeat authenticated here; the path always has an entry.
@@ -299,7 +311,7 @@ export class PeerLink implements ChannelMember {
     entry.bound = true;
     if (this.#path) this.#leavePath();
     const timers = new PathTimers(timing, { beat: () => this.#beat(), silent: () => this.#silent() }, clock.now());
-    this.#path = { salt, endpoint, entry, txKey: this.#keys.dataKey(this.#me.salt, entry.saltBytes), txSalt: this.#me.salt, heard: echo, rttMs, timers };
+    this.#path = { salt, endpoint, entry, txKey: this.#keys.dataKey(this.#me.salt, entry.saltBytes), txSalt: this.#me.salt, heard: echo, rttMs, timers, silenced: false };
     this.#lastPath = this.#path;
     channel.pathUp(salt, this);
     this.#options.onRtt?.(rttMs);
@@ -335,7 +347,14 @@ export class PeerLink implements ChannelMember {
   /** The watchdog: the machine decides what silence means, and learns what to echo from here. */
   #silent(): void {
     const path = this.#path;
-    if (path) this.emit({ type: 'peer.silent', heard: path.heard });
+    if (!path) return;
+    path.silenced = true;
+    this.emit({ type: 'peer.silent', heard: path.heard });
+  }
+
+  /** Relayed: a heartbeat to a direct place too, echoing what the path heard last (so the peer can prove it). */
+  sendProbe(to: Endpoint): void {
+    this.sendHeartbeat(to, this.#path?.heard ?? null);
   }
 
   sendHeartbeat(to: Endpoint, echo: Echo | null): void {

@@ -18,6 +18,7 @@ import type { Clock, Timer } from '../clock.js';
 import type { Channel } from './channel.js';
 import type { HeartbeatWheel } from './heartbeat-wheel.js';
 import type { PathTiming } from './path-timers.js';
+import type { RelayLinks } from './relay-links.js';
 import { ClientLink, type EndpointsSource, type LinkLimits } from './client-link.js';
 import { newLinkStats, PeerLink, type LinkStats } from './peer-link.js';
 import type { Switchboard } from './switchboard.js';
@@ -47,6 +48,8 @@ export interface SessionLinkOptions {
   onRtt?: (rttMs: number) => void;
   /** This server's public endpoints, told to the client (servers with --stun). */
   endpoints?: EndpointsSource;
+  /** The server's bindings at its relays (servers with --relay). */
+  relays?: RelayLinks;
 }
 
 export class SessionLink implements SessionPort {
@@ -120,6 +123,12 @@ export class SessionLink implements SessionPort {
       case 'heartbeat':
         for (const to of command.to) this.peer.sendHeartbeat(to, command.echo);
         return;
+      case 'probe':
+        for (const to of command.to) this.peer.sendProbe(to);
+        return;
+      case 'relay.want':
+        this.#options.relays?.want(this.#channel, this.peer);
+        return;
       case 'path.up':
         this.peer.openPath(command.peerSalt, command.endpoint, command.echo, command.rttMs);
         return this.client.flushQueue();
@@ -138,6 +147,7 @@ export class SessionLink implements SessionPort {
     this.#emit = () => {};
     this.#tokenTimer?.cancel();
     this.peer.dispose();
+    this.#options.relays?.leave(this.#channel, this.peer);
     this.#options.switchboard.release(this.#channel);
     this.client.dispose();
     this.#options.log.info({ session: this.id, stats: this.stats }, 'session ended');

@@ -11,6 +11,7 @@ import { formatEndpoint, type Endpoint, type Family } from '../../machines/endpo
 import { sourceGroup } from '../net/address.js';
 import { KeySchedule } from '../protocol/crypto.js';
 import { decodeHeader, PACKET_OVERHEAD_BYTES, PROTOCOL_VERSION, PROTOCOL_VERSION_V0 } from '../protocol/packet.js';
+import { relayTypeOf } from '../protocol/relay-packet.js';
 import { isStunMessage } from '../protocol/stun.js';
 import { PreauthGate, type PreauthLimits } from '../limits/preauth-gate.js';
 import { TokenBucket } from '../limits/token-bucket.js';
@@ -34,6 +35,12 @@ export interface StunReceiver {
   receive(family: Family, datagram: Buffer, address: string, port: number): void;
 }
 
+/** Takes the relay control messages that come from a configured relay (relay-links.ts). */
+export interface RelayReceiver {
+  /** False when `from` is not a relay: the datagram is then routed like any other. */
+  receive(datagram: Buffer, from: Endpoint): boolean;
+}
+
 export interface SwitchboardOptions {
   /** The largest application payload accepted in one datagram. */
   maxPayloadBytes: number;
@@ -52,6 +59,7 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
   readonly #versionLogged = new Set<string>();
   readonly #versionLines: TokenBucket;
   #stun: StunReceiver | null = null;
+  #relay: RelayReceiver | null = null;
   readonly preauth: PreauthGate;
   readonly drops: PlaneDrops = {
     oversized: 0,
@@ -92,6 +100,14 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
     this.#stun = receiver;
   }
 
+  /**
+   * Where relay control messages from a relay go from now on (`--relay`); without a receiver,
+   * or from anywhere else, they are malformed datagrams like any.
+   */
+  receiveRelayWith(receiver: RelayReceiver | null): void {
+    this.#relay = receiver;
+  }
+
   /** The bound socket of a family, for diagnostics (and for tests that break it on purpose). */
   socketOf(family: Family): Socket | undefined {
     return this.#sockets[family];
@@ -124,6 +140,9 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
   /** Called for every datagram a socket receives. Never throws, never answers. */
   deliver(family: Family, datagram: Buffer, address: string, port: number): void {
     this.datagramsIn++;
+    // Before the size check (a BOUND may be larger than a small --max-payload's datagrams) and
+    // the v1 header decode, which would call them malformed: a relay's CHALLENGE and BOUND.
+    if (this.#relay !== null && relayTypeOf(datagram) !== null && this.#relay.receive(datagram, { family, address, port })) return;
     if (datagram.length > this.#maxDatagramBytes) {
       this.drops.oversized++;
       return;

@@ -96,7 +96,7 @@ export class SessionRegistry {
         this.#emit({ type: 'established', id, afterMs: record.establishedAt - record.openedAt });
       }
     }
-    if (view.state !== before.state || view.peer !== before.peer || view.family !== before.family) this.#emit({ type: 'changed', id });
+    if (view.state !== before.state || view.peer !== before.peer || view.family !== before.family || view.path !== before.path) this.#emit({ type: 'changed', id });
   }
 
   remove(id: string): void {

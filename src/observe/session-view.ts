@@ -3,11 +3,15 @@
  * snapshot. Pure.
  */
 import type { SessionContext } from '../../machines/session.machine.js';
-import type { LinkStatus } from '../../machines/types.js';
+import type { LinkStatus, PathKind } from '../../machines/types.js';
 import { formatEndpoint, type Family } from '../../machines/endpoint.js';
 
-/** Leaf states that add nothing to a state's name (timers, transient choices). */
-const QUIET_LEAVES = new Set(['tick', 'select_family']);
+/**
+ * Leaf states that add nothing to a state's name (timers, transient choices, and the direct path:
+ * an established session is `udp_established` as it always was, a relayed one
+ * `udp_established.relayed`).
+ */
+const QUIET_LEAVES = new Set(['tick', 'select_family', 'select_path', 'direct']);
 
 export interface SessionStateView {
   /** e.g. "udp_waiting.ipv6", "udp_established", "closed". */
@@ -16,6 +20,8 @@ export interface SessionStateView {
   family: Family | null;
   peer: string | null;
   rttMs: number | null;
+  /** Established: `direct`, or `relay` when the datagrams go through a relay (then `peer` is the relay). */
+  path: PathKind | null;
   /** Ids of every active state node ("session.udp_waiting.ipv6"), to highlight on a diagram. */
   activeStates: string[];
 }
@@ -54,7 +60,7 @@ export function stateLabel(value: StateValue): string {
 /**
  * The active state ids of each label, one frozen array shared by every session in that state: a
  * label names one configuration of this machine (the leaves it hides are the only children of
- * their parents), and the machine has a few dozen, so this holds a few dozen arrays at most.
+ * their parents, or, for `direct`, the only one a label without a leaf can mean), and the machine has a few dozen, so this holds a few dozen arrays at most.
  */
 const ACTIVE_STATES = new Map<string, string[]>();
 
@@ -86,6 +92,7 @@ export function viewOf(snapshot: { value: unknown; context: SessionContext }, pr
     family,
     peer: status === 'UDP_ESTABLISHED' && peer ? formatEndpoint(peer.endpoint) : null,
     rttMs: status === 'UDP_ESTABLISHED' && peer ? Math.round(peer.rttMs * 1000) / 1000 : null,
+    path: status === 'UDP_ESTABLISHED' && peer ? (state === 'udp_established.relayed' ? 'relay' : 'direct') : null,
     activeStates: previous?.state === state ? previous.activeStates : activeStatesOf(state, value),
   };
 }

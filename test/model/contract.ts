@@ -7,15 +7,25 @@
  * and the real client's frames against it (the server keeps the contract).
  */
 import type { CloseReason, Family, PeerHeartbeatEvent, WaitReason } from '../../machines/types.js';
-import { endpointName, parseDelay, resolutionOf, TIMING, type EndpointName, type ModelEvent } from './session-model.js';
+import { endpointName, MODEL_ENDPOINTS, parseDelay, RELAY, resolutionOf, TIMING, type EndpointName, type ModelEvent } from './session-model.js';
 
-export type ContractLeaf = 'connected' | 'udp_waiting.ipv6' | 'udp_waiting.ipv4' | 'udp_established' | 'closed';
+export type ContractLeaf =
+  | 'connected'
+  | 'udp_waiting.ipv6'
+  | 'udp_waiting.ipv4'
+  | 'udp_waiting.relay'
+  | 'udp_established'
+  | 'udp_established.relayed'
+  | 'closed';
 
 /** A status frame as the contract describes it; `peer` is a model endpoint, formatted by the replay. */
 export interface ExpectedFrame {
   status: 'CONNECTED' | 'UDP_WAITING' | 'UDP_ESTABLISHED' | 'CLOSED';
   family?: Family;
   peer?: EndpointName;
+  /** UDP_ESTABLISHED: "path": "direct" | "relay"; on a relayed path, "relay" repeats `peer`. */
+  path?: 'direct' | 'relay';
+  relay?: EndpointName;
   reason?: CloseReason | WaitReason;
 }
 
@@ -49,11 +59,17 @@ export class Contract {
   /** "A peer session that said CLOSE is never adopted again." */
   readonly #closed = new Set<string>();
   #lostBecause: WaitReason | null = null;
+  /** The server runs with `--relay` (the model's relay, RELAY). */
+  readonly relays: boolean;
+
+  constructor(relays = true) {
+    this.relays = relays;
+  }
 
   /** The family punched first: "IPv6 first, falling back to IPv4" (IPv4 when there is no IPv6 candidate). */
   /** An independent copy, to follow two continuations of one history. */
   clone(): Contract {
-    const copy = new Contract();
+    const copy = new Contract(this.relays);
     copy.leaf = this.leaf;
     copy.frames.splice(0, copy.frames.length, ...this.frames);
     copy.closeCode = this.closeCode;
@@ -82,6 +98,22 @@ export class Contract {
     this.closeCode = CLOSE_CODE[reason];
   }
 
+  get established(): boolean {
+    return this.leaf === 'udp_established' || this.leaf === 'udp_established.relayed';
+  }
+
+  /**
+   * "UDP_ESTABLISHED ... path: direct | relay. On a relayed path peer is the relay's endpoint
+   * and relay repeats it"; a new frame whenever the path changes.
+   */
+  #establish(salt: string, at: EndpointName, family: Family): void {
+    const relayed = at === RELAY;
+    this.leaf = relayed ? 'udp_established.relayed' : 'udp_established';
+    this.peer = { salt, at };
+    this.lastPath = at;
+    this.frames.push({ status: 'UDP_ESTABLISHED', family, peer: at, path: relayed ? 'relay' : 'direct', ...(relayed ? { relay: at } : {}) });
+  }
+
   #lose(reason: WaitReason): void {
     this.#lostBecause = reason;
     this.peer = null;
@@ -101,6 +133,9 @@ export class Contract {
     const delay = parseDelay(event.type);
     if (delay) {
       if (delay.delay === 'fallbackDelay') this.#wait('ipv4');
+      // "when no direct path has proven itself within --relay-after-ms, also binds to a relay":
+      // still UDP_WAITING, nothing new for the client.
+      if (delay.delay === 'relayAfter' && this.relays) this.leaf = 'udp_waiting.relay';
       if (delay.delay === 'punchTimeout') this.#close('punch_timeout', true);
       return out;
     }
@@ -115,14 +150,19 @@ export class Contract {
         this.#close('token_expired', true);
         return out;
       case 'peer.silent':
-        // "no heartbeat from the peer that shows it still hears us for --peer-timeout-ms"
-        if (this.leaf === 'udp_established') this.#lose('peer_timeout');
+        // "When an established direct path dies, the session moves to the relay ... (no
+        // UDP_WAITING in between)"; a relayed path that dies: "no heartbeat from the peer that
+        // shows it still hears us for --peer-timeout-ms".
+        if (this.leaf === 'udp_established' && this.relays) {
+          this.#establish(this.peer!.salt, RELAY, MODEL_ENDPOINTS[RELAY].family);
+          out.pathChanged = true;
+        } else if (this.established) this.#lose('peer_timeout');
         return out;
       case 'peer.close': {
         // "A peer session that said CLOSE is never adopted again", whenever it says it.
         const { peerSalt } = event as { peerSalt: string };
         this.#closed.add(peerSalt);
-        if (this.leaf === 'udp_established' && this.peer?.salt === peerSalt) this.#lose('peer_closed');
+        if (this.established && this.peer?.salt === peerSalt) this.#lose('peer_closed');
         return out;
       }
       case 'peer.heartbeat': {
@@ -134,22 +174,20 @@ export class Contract {
         if (this.leaf === 'connected') return out; // no candidates yet: nothing to punch, nothing proven
         // "Only a heartbeat that echoes us freshly adopts a peer, keeps a path alive or moves it."
         const fresh = hb.echoesUs && hb.echoAgeMs !== null && hb.echoAgeMs <= TIMING.peerTimeoutMs;
-        if (this.leaf === 'udp_established') {
-          if (this.peer?.salt === hb.peerSalt && this.peer.at !== from && fresh) {
-            this.peer = { salt: hb.peerSalt, at: from };
-            this.lastPath = from;
-            this.frames.push({ status: 'UDP_ESTABLISHED', family: hb.from.family, peer: from });
+        if (this.established) {
+          // "A heartbeat ... that echoes us freshly from a new address or port moves the
+          // session there", except that a heartbeat through the relay never pulls a direct path
+          // to it; a relayed path moves to direct "as soon as a direct path proves itself".
+          if (this.peer?.salt === hb.peerSalt && this.peer.at !== from && fresh && !(from === RELAY && this.leaf === 'udp_established')) {
+            this.#establish(hb.peerSalt, from, hb.from.family);
             out.pathChanged = true;
           }
           return out;
         }
         const proves = fresh && !this.#closed.has(hb.peerSalt);
         if (proves) {
-          this.leaf = 'udp_established';
-          this.peer = { salt: hb.peerSalt, at: from };
-          this.lastPath = from;
+          this.#establish(hb.peerSalt, from, hb.from.family);
           this.#lostBecause = null;
-          this.frames.push({ status: 'UDP_ESTABLISHED', family: hb.from.family, peer: from });
           out.heartbeatAtOnce = true;
           out.pathChanged = true;
         } else {

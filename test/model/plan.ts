@@ -12,7 +12,7 @@
  */
 import type { EventObject } from 'xstate';
 import { getShortestPaths, getSimplePaths, type StatePath } from 'xstate/graph';
-import { punchDelayMs, punchTargets } from '../../machines/session.machine.js';
+import { punchDelayMs, punchTargets, relayPunchTargets } from '../../machines/session.machine.js';
 import type { PeerHeartbeatEvent } from '../../machines/types.js';
 import {
   candidateFamilies,
@@ -80,10 +80,13 @@ export function stateClass(snapshot: ModelSnapshot): string {
   if (leaf === 'closed') return `closed (${c.closeReason})`;
   if (leaf === 'connected') return 'connected';
   const facts = [`candidates ${candidateFamilies(snapshot).join('+')}`];
-  if (c.waitReason && leaf !== 'udp_established') facts.push(`after ${c.waitReason}`);
-  if (leaf !== 'udp_established' && punchTargets(c, leaf.endsWith('ipv6') ? 'ipv6' : 'ipv4').length > c.candidates.length) {
-    facts.push('learned endpoints');
-  }
+  const established = leaf.startsWith('udp_established');
+  if (c.waitReason && !established) facts.push(`after ${c.waitReason}`);
+  const punched =
+    leaf === 'udp_waiting.relay'
+      ? relayPunchTargets(c).length - c.relays.length
+      : punchTargets(c, leaf.endsWith('ipv6') ? 'ipv6' : 'ipv4').length;
+  if (!established && punched > c.candidates.length) facts.push('learned endpoints');
   return `${leaf} (${facts.join(', ')})`;
 }
 
@@ -115,6 +118,7 @@ export function estimateCost(path: ModelPath): number | null {
   let now = 0;
   let waitingSince = 0;
   let fallbackDue = Infinity;
+  let relayDue = Infinity;
   let watchdogDue = Infinity;
   for (let i = 1; i < path.steps.length; i++) {
     const prev = path.steps[i - 1]!.state;
@@ -123,11 +127,15 @@ export function estimateCost(path: ModelPath): number | null {
     // Timers that leave the state: the step must come, and be checked, before they fire.
     const due = Math.min(
       prev.matches({ udp_waiting: 'ipv6' }) ? fallbackDue : Infinity,
+      prev.matches({ udp_waiting: 'ipv6' }) || prev.matches({ udp_waiting: 'ipv4' }) ? relayDue : Infinity,
       prev.matches('udp_established') ? watchdogDue : Infinity,
     );
     switch (event.type === 'peer.silent' ? 'peerSilent' : delay?.delay) {
       case 'fallbackDelay':
         now = fallbackDue;
+        break;
+      case 'relayAfter':
+        now = relayDue;
         break;
       case 'peerSilent':
         now = watchdogDue;
@@ -140,13 +148,18 @@ export function estimateCost(path: ModelPath): number | null {
         now += (delay ? (delay.delay === 'punchInterval' ? punchDelayMs(TIMING, prev.context.punches) : TIMING.heartbeatMs) : 5) + OBSERVE_MS(next);
         if (now > due - TIMER_MARGIN_MS) return null;
     }
-    if (next.matches('udp_waiting') && !prev.matches('udp_waiting')) waitingSince = now;
+    if (next.matches('udp_waiting') && !prev.matches('udp_waiting')) {
+      waitingSince = now;
+      relayDue = next.context.relays.length > 0 ? now + TIMING.relayAfterMs! : Infinity;
+    }
     if (next.matches({ udp_waiting: 'ipv6' }) && !prev.matches({ udp_waiting: 'ipv6' })) {
       fallbackDue = next.context.candidates.some((c) => c.family === 'ipv4') ? now + TIMING.fallbackMs : Infinity;
     }
     // The IO's watchdog restarts when the path is established and on every fresh heartbeat of the peer.
     const fromPeer = event.type === 'peer.heartbeat' && prev.context.peer?.salt === (event as PeerHeartbeatEvent).peerSalt;
-    if (next.matches('udp_established') && (!prev.matches('udp_established') || fromPeer)) {
+    // Moved to the relay when the direct path went silent: the watchdog starts again there.
+    const toRelay = event.type === 'peer.silent' && next.matches('udp_established');
+    if (next.matches('udp_established') && (!prev.matches('udp_established') || fromPeer || toRelay)) {
       watchdogDue = now + TIMING.peerTimeoutMs;
     }
   }
@@ -183,7 +196,10 @@ function contractFrame(command: BridgeCommand): ExpectedFrame | null {
   const f = command.frame;
   const out: ExpectedFrame = { status: f.status };
   if (f.family) out.family = f.family;
-  if (f.peer) out.peer = ENDPOINT_NAMES.find((n) => formatEndpoint(MODEL_ENDPOINTS[n]) === f.peer) ?? (f.peer as never);
+  const name = (text: string) => ENDPOINT_NAMES.find((n) => formatEndpoint(MODEL_ENDPOINTS[n]) === text) ?? (text as never);
+  if (f.peer) out.peer = name(f.peer);
+  if (f.path) out.path = f.path;
+  if (f.relay) out.relay = name(f.relay);
   if (f.reason) out.reason = f.reason;
   return out;
 }

@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import type { AnyStateNode, EventObject, InspectionEvent } from 'xstate';
-import { punchDelayMs, punchTargets, type SessionContext } from '../../machines/session.machine.js';
+import { directTargets, punchDelayMs, punchTargets, relayPunchTargets, type SessionContext } from '../../machines/session.machine.js';
 import type { Endpoint, PeerHeartbeatEvent, ResolvedTargets, ResolveInput, StatusFrame } from '../../machines/types.js';
 import { hs256Verifier, mintToken } from '../../src/auth/token.js';
 import { resolveConfig } from '../../src/config.js';
@@ -41,10 +41,12 @@ import { Contract, type ContractStep, type ExpectedFrame } from './contract.js';
 import { ModelPeer, type FromServer } from './model-peer.js';
 import { describePath, type ModelPath } from './plan.js';
 import {
+  ENDPOINT_NAMES,
   endpointName,
   eventLabel,
   leafOf,
   parseDelay,
+  RELAY,
   RESOLUTION_HOSTS,
   resolutionOf,
   TIMING,
@@ -197,6 +199,8 @@ class Replay {
     const resolution: Resolution = steps.map((s) => resolutionOf(s.event)).find((r) => r !== null) ?? 'dual';
     this.#peer = await ModelPeer.start(randomBytes(32));
     const psk = this.#peer.psk;
+    // The relay: a socket of the peer's own (bound before the server, which is told its port).
+    const relay = await this.#peer.endpoint(RELAY);
     this.#server = await startServer(
       resolveConfig({
         host: '127.0.0.1',
@@ -209,6 +213,9 @@ class Replay {
         'peer-timeout-ms': String(TIMING.peerTimeoutMs),
         'fallback-ms': String(TIMING.fallbackMs),
         'punch-timeout-ms': String(TIMING.punchTimeoutMs),
+        'relay-after-ms': String(TIMING.relayAfterMs),
+        relay: formatEndpoint(relay),
+        'relay-secret': 'x',
         'shutdown-grace-ms': '2000',
         // A token expiring on a whole second is the real cause of `token.expired`: no slack.
         'jwt-clock-tolerance-s': '0',
@@ -234,6 +241,9 @@ class Replay {
     this.#client.ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       const frame = JSON.parse(data.toString()) as { type: string; status?: string; code?: string };
+      // The endpoints frame (the relay serves as a STUN server; this one never answers) comes
+      // whenever the first round ends: not part of the session's sequence.
+      if (frame.type === 'endpoints') return;
       if (frame.code !== 'text_not_supported') this.#textFrames.push(`${frame.type} ${frame.status ?? frame.code}`);
     });
     await this.#client.opened;
@@ -324,7 +334,7 @@ class Replay {
   }
 
   #nameOf(endpoint: Endpoint): string {
-    for (const name of ['home6', 'home4', 'alt6', 'alt4'] as const) {
+    for (const name of ENDPOINT_NAMES) {
       const e = this.#peer.boundEndpoint(name);
       if (e && sameEndpoint(e, endpoint)) return name;
     }
@@ -448,6 +458,7 @@ class Replay {
         punchInterval: punchDelayMs(TIMING, prev.context.punches),
         fallbackDelay: TIMING.fallbackMs,
         punchTimeout: TIMING.punchTimeoutMs,
+        relayAfter: TIMING.relayAfterMs!,
       }[delay.delay];
       return byType(`${delay.delay} to fire`, ms + LATE_MS);
     }
@@ -540,6 +551,8 @@ class Replay {
       const out: Partial<StatusFrame> = { status: f.status };
       if (f.family !== undefined) out.family = f.family;
       if (f.peer !== undefined) out.peer = f.peer;
+      if (f.path !== undefined) out.path = f.path;
+      if (f.relay !== undefined) out.relay = f.relay;
       if (f.reason !== undefined) out.reason = f.reason;
       return out;
     });
@@ -557,6 +570,8 @@ class Replay {
     const out: Partial<StatusFrame> = { status: f.status };
     if (f.family) out.family = f.family;
     if (f.peer) out.peer = formatEndpoint(this.#real(f.peer));
+    if (f.path) out.path = f.path;
+    if (f.relay) out.relay = formatEndpoint(this.#real(f.relay));
     if (f.reason) out.reason = f.reason;
     return out;
   }
@@ -574,16 +589,33 @@ class Replay {
       targets = punchTargets(next.context, family).map(endpointName);
       interval = TIMING.punchMs;
       // The contract bounds what the machine computed: every candidate of the family being
-      // punched, and nothing but candidates and sources of authenticated heartbeats.
+      // punched, and nothing but candidates, sources of authenticated heartbeats and where the
+      // last path was (a relayed one: the relay).
       const allowed = new Set<string>([...(family === 'ipv6' ? ['home6'] : ['home4']), ...this.#contract.sources]);
+      if (this.#contract.lastPath) allowed.add(this.#contract.lastPath);
       const candidate = family === 'ipv6' ? 'home6' : 'home4';
       ensure(!this.#contract.candidates.includes(family) || targets.includes(candidate), () => `punch targets ${targets} miss the ${family} candidate`);
       ensure(targets.every((t) => allowed.has(t)), () => `punch targets ${targets} beyond candidates and heard sources ${[...allowed]}`);
+    } else if (next.matches({ udp_waiting: 'relay' })) {
+      // The relay step: both families' candidates, the heard sources, and the relay.
+      targets = relayPunchTargets(next.context).map(endpointName);
+      interval = TIMING.punchMs;
+      const allowed = new Set<string>(['home6', 'home4', RELAY, ...this.#contract.sources]);
+      for (const must of [RELAY, ...this.#contract.candidates.map((f) => (f === 'ipv6' ? 'home6' : 'home4'))]) {
+        ensure(targets.includes(must as EndpointName), () => `relay-step punch targets ${targets} miss ${must}`);
+      }
+      ensure(targets.every((t) => allowed.has(t)), () => `relay-step punch targets ${targets} beyond candidates, heard sources and the relay`);
     } else if (next.matches('udp_established')) {
       const at = endpointName(next.context.peer!.endpoint);
       ensure(this.#contract.peer?.at === at, () => `established at ${at}, contract says ${this.#contract.peer?.at}`);
       targets = [at];
       interval = TIMING.heartbeatMs;
+      if (next.matches({ udp_established: 'relayed' })) {
+        // Relayed: the path's heartbeats go to the relay, and probes to the direct places.
+        const probes = directTargets(next.context).map(endpointName);
+        ensure(!probes.includes(RELAY), () => `probes ${probes} include the relay`);
+        targets = [at, ...probes.filter((p) => p !== at)];
+      }
     } else {
       return;
     }

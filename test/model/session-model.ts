@@ -5,7 +5,10 @@
  *
  * Symbols stand for real things the replay creates: peer sessions `S1`..`S3` (salts of the
  * scripted peer), peer endpoints `home6`/`home4` (the candidates the client names, one port on
- * both families) and `alt6`/`alt4` (the ports the peer moves to when its NAT rebinds).
+ * both families), `alt6`/`alt4` (the ports the peer moves to when its NAT rebinds) and `relay4`
+ * (the server's `--relay`: a second socket of the peer's own, so that to the server a datagram
+ * from it comes "through the relay"; it never answers the server's binding requests, which the
+ * peer ignores like any datagram it cannot open).
  */
 import { fromCallback, fromPromise, type EventObject, type SnapshotFrom } from 'xstate';
 import { sessionMachine } from '../../machines/session.machine.js';
@@ -33,6 +36,8 @@ export const TIMING: SessionTiming = {
   peerTimeoutMs: 300,
   fallbackMs: 250,
   punchTimeoutMs: 1000,
+  // After the fallback, before the punch timeout: ipv6 -> ipv4 -> relay, each with time to act.
+  relayAfterMs: 550,
 };
 
 /** The real session machine with no-op IO: what the graph traversal runs. */
@@ -70,19 +75,23 @@ export const MODEL_INPUT: SessionInput = {
   port: 7000,
   families: ['ipv6', 'ipv4'],
   timing: TIMING,
+  relays: [{ family: 'ipv4', address: '127.0.0.1', port: 7034 }],
 };
 
 // ---- symbols ----
 
-export const ENDPOINT_NAMES = ['home6', 'home4', 'alt6', 'alt4'] as const;
+export const ENDPOINT_NAMES = ['home6', 'home4', 'alt6', 'alt4', 'relay4'] as const;
 export type EndpointName = (typeof ENDPOINT_NAMES)[number];
+/** The relay's symbol: the server is started with `--relay` at its real port. */
+export const RELAY: EndpointName = 'relay4';
 
-/** Model endpoints: the homes share the candidate port on both families; alt ports are rebindings. */
+/** Model endpoints: the homes share the candidate port on both families; alt ports are rebindings; relay4 is the relay. */
 export const MODEL_ENDPOINTS: Record<EndpointName, Endpoint> = {
   home6: { family: 'ipv6', address: '::1', port: MODEL_INPUT.port },
   home4: { family: 'ipv4', address: '127.0.0.1', port: MODEL_INPUT.port },
   alt6: { family: 'ipv6', address: '::1', port: 7006 },
   alt4: { family: 'ipv4', address: '127.0.0.1', port: 7004 },
+  relay4: MODEL_INPUT.relays![0]!,
 };
 
 export function endpointName(endpoint: Endpoint): EndpointName {
@@ -141,7 +150,7 @@ export interface DelayEvent {
 export type ModelEvent = SessionEvent | ResolvedEvent | ResolveFailedEvent | DelayEvent;
 
 /** The machine's own timers (an established path's heartbeats and watchdog are its IO's: `peer.silent`). */
-export const DELAYS = ['punchInterval', 'fallbackDelay', 'punchTimeout'] as const;
+export const DELAYS = ['punchInterval', 'fallbackDelay', 'punchTimeout', 'relayAfter'] as const;
 export type DelayName = (typeof DELAYS)[number];
 
 export function delayEvent(delay: DelayName, stateId: string): DelayEvent {
@@ -337,30 +346,40 @@ export function eventsOf(snapshot: ModelSnapshot, options: { coarse?: boolean } 
   // an old one only once the session is older than the peer timeout.
   const echoes = ECHOES.filter((e) => e !== 'stale' || isOld(snapshot));
   const family = waitingFamily(snapshot);
+  const relayStep = snapshot.matches({ udp_waiting: 'relay' });
+  const hasRelays = c.relays.length > 0;
   if (snapshot.matches('connected')) {
     for (const r of RESOLUTIONS) out.push(resolutionEvent(r));
     // The peer may punch us before our DNS answered (one peer session, from its home).
     if (!options.coarse && known.length === 0) heartbeats(['none'], ['home6', 'home4']);
-  } else if (family) {
+  } else if (family || relayStep) {
     const hasIpv4 = c.candidates.some((e) => e.family === 'ipv4');
     if (options.coarse) {
       const salt = c.heard?.salt ?? newSalt(snapshot) ?? 'S1';
-      out.push(heartbeatEvent(salt, family === 'ipv6' ? 'home6' : 'home4', 'fresh'));
-      out.push(heartbeatEvent(salt, family === 'ipv6' ? 'home6' : 'home4', 'none'));
+      const from: EndpointName = relayStep ? RELAY : family === 'ipv6' ? 'home6' : 'home4';
+      out.push(heartbeatEvent(salt, from, 'fresh'));
+      out.push(heartbeatEvent(salt, from, 'none'));
     } else {
       heartbeats(echoes);
     }
-    out.push(delayEvent('punchInterval', `session.udp_waiting.${family}.tick`));
+    out.push(delayEvent('punchInterval', `session.udp_waiting.${relayStep ? 'relay' : family}.tick`));
+    // Real time orders the timers of a waiting period: the fallback (IPv6 with an IPv4
+    // candidate), then the relay step (with relays), then the punch timeout.
     if (family === 'ipv6' && hasIpv4) out.push(delayEvent('fallbackDelay', 'session.udp_waiting.ipv6'));
-    if (family === 'ipv4' || !hasIpv4) out.push(delayEvent('punchTimeout', 'session.udp_waiting'));
+    else if (family && hasRelays) out.push(delayEvent('relayAfter', 'session.udp_waiting'));
+    else out.push(delayEvent('punchTimeout', 'session.udp_waiting'));
   } else if (snapshot.matches('udp_established')) {
     // Established, only what changes the state reaches the machine (issue 13): the peer echoing
-    // us freshly from somewhere else (a move), and the IO's watchdog (peer.silent). The path's
-    // own heartbeats, the peer's at its endpoint and other sessions' are the IO's (test/io).
+    // us freshly from somewhere else (a move, or through the relay), and the IO's watchdog
+    // (peer.silent). The path's own heartbeats, the peer's at its endpoint and other sessions'
+    // are the IO's (test/io). Relayed, the session also probes the direct places on a timer.
     const peer = c.peer!;
     if (!options.coarse) {
       for (const from of ENDPOINT_NAMES) if (from !== endpointName(peer.endpoint)) out.push(heartbeatEvent(peer.salt, from, 'fresh'));
+    } else if (snapshot.matches({ udp_established: 'relayed' })) {
+      out.push(heartbeatEvent(peer.salt, 'home4', 'fresh'));
     }
+    if (snapshot.matches({ udp_established: 'relayed' })) out.push(delayEvent('punchInterval', 'session.udp_established.relayed.tick'));
     out.push({ type: 'peer.silent', heard: c.heard });
   }
   // A CLOSE is sealed for the session it is said to (protocol v1): a peer can say it only once
@@ -398,11 +417,13 @@ export function eventLabel(event: ModelEvent): string {
   }
 }
 
-/** The leaf a snapshot is in, for variant classes: connected, udp_waiting.ipv6, ... */
+/** The leaf a snapshot is in, for variant classes: connected, udp_waiting.ipv6, ..., udp_established (direct), udp_established.relayed */
 export function leafOf(snapshot: ModelSnapshot): string {
   if (snapshot.status !== 'active') return 'closed';
   if (snapshot.matches('connected')) return 'connected';
+  if (snapshot.matches({ udp_established: 'relayed' })) return 'udp_established.relayed';
   if (snapshot.matches('udp_established')) return 'udp_established';
+  if (snapshot.matches({ udp_waiting: 'relay' })) return 'udp_waiting.relay';
   return `udp_waiting.${waitingFamily(snapshot)}`;
 }
 
@@ -424,7 +445,8 @@ export function variantOf(snapshot: ModelSnapshot, event: ModelEvent): string {
     else if (c.heard?.salt === e.peerSalt) who = 'heard session';
     else if (knownSalts(snapshot).includes(e.peerSalt)) who = 'earlier session';
     else who = 'new session';
-    return `${leaf}: heartbeat, ${who}, ${e.from.family}, echo ${echo}`;
+    const via = endpointName(e.from) === RELAY ? 'via the relay' : e.from.family;
+    return `${leaf}: heartbeat, ${who}, ${via}, echo ${echo}`;
   }
   if (event.type === 'peer.close') {
     const salt = (event as { peerSalt: string }).peerSalt;

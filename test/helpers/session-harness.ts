@@ -33,6 +33,8 @@ export interface HarnessOptions {
   resolved?: ResolvedTargets;
   timing?: Partial<SessionTiming>;
   families?: Array<'ipv4' | 'ipv6'>;
+  /** The relays' endpoints (`--relay`); none by default. */
+  relays?: Endpoint[];
 }
 
 export function startSession(options: HarnessOptions = {}) {
@@ -60,6 +62,7 @@ export function startSession(options: HarnessOptions = {}) {
       families: options.families ?? ['ipv6', 'ipv4'],
       timing: { ...TEST_TIMING, ...options.timing },
       io: NO_IO,
+      ...(options.relays ? { relays: options.relays } : {}),
     },
   });
   actor.start();

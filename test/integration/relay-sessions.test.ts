@@ -69,8 +69,8 @@ let b: ServerProcess;
 let token: string;
 const clients: TestClient[] = [];
 
-function open(server: ServerProcess, psk: Buffer, port: number): TestClient {
-  const client = new TestClient(server.wsUrl, { hosts: ['127.0.0.1'], port, key: psk.toString('base64url'), token });
+function open(server: ServerProcess, psk: Buffer, port: number, withToken = token): TestClient {
+  const client = new TestClient(server.wsUrl, { hosts: ['127.0.0.1'], port, key: psk.toString('base64url'), token: withToken });
   clients.push(client);
   return client;
 }
@@ -133,10 +133,13 @@ describe('sessions through a real relay', () => {
     direct.push(x, y);
   }, 40_000);
 
-  it('where no direct path can prove itself: both sides UDP_ESTABLISHED with path relay, peer = relay, 1,000 messages each way in order', async () => {
+  it('where no direct path can prove itself: both sides UDP_ESTABLISHED with path relay, peer = relay, 1,000 messages each way in order; the target policy does not apply to the relay', async () => {
     const psk = randomBytes(32);
-    const x = open(a, psk, await deadPort());
-    const y = open(b, psk, await deadPort());
+    const [xPort, yPort] = [await deadPort(), await deadPort()];
+    // Each token allows its client's candidate only: the relay is the operator's, not the client's, choice.
+    const only = (port: number) => mintToken(TEST_SECRET, 'relay-sessions', 600, new Date(), { apx_targets: [`127.0.0.1/32:${port}`] });
+    const x = open(a, psk, xPort, await only(xPort));
+    const y = open(b, psk, yPort, await only(yPort));
     const relayText = `127.0.0.1:${relay.port}`;
     for (const c of [x, y]) {
       const frame = await c.waitForStatus('UDP_ESTABLISHED', {}, 10_000);

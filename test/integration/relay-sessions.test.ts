@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket } from 'node:dgram';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/token.js';
@@ -61,6 +61,44 @@ async function deadPort(): Promise<number> {
 
 async function forwarded(relay: RelayProcess): Promise<number> {
   return metric((await httpGet(`${relay.url}/metrics`)).body, 'autoprox_relay_forwarded_datagrams_total') ?? 0;
+}
+
+/**
+ * The direct path between two servers, as a pair of loopback sockets that can be blocked: what
+ * server A sends to `portA` leaves from `portB` towards server B, and the other way round (to
+ * each server the other is at the forwarder's port, as behind a NAT).
+ */
+class DirectPath {
+  blocked = false;
+  private constructor(
+    private readonly a: Socket,
+    private readonly b: Socket,
+  ) {}
+
+  static async start(serverA: number, serverB: number): Promise<DirectPath> {
+    const bind = async () => {
+      const socket = createSocket('udp4');
+      await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+      return socket;
+    };
+    const path = new DirectPath(await bind(), await bind());
+    path.a.on('message', (m) => !path.blocked && path.b.send(m, serverB, '127.0.0.1'));
+    path.b.on('message', (m) => !path.blocked && path.a.send(m, serverA, '127.0.0.1'));
+    return path;
+  }
+
+  get portA(): number {
+    return this.a.address().port;
+  }
+
+  get portB(): number {
+    return this.b.address().port;
+  }
+
+  stop(): void {
+    this.a.close();
+    this.b.close();
+  }
 }
 
 let relay: RelayProcess;
@@ -153,6 +191,36 @@ describe('sessions through a real relay', () => {
     const listed = JSON.parse((await httpGet(`${a.url}/v0/sessions`, { Authorization: `Bearer ${admin}` })).body) as { sessions: Array<{ path: string | null; peer: string | null; state: string }> };
     expect(listed.sessions).toContainEqual(expect.objectContaining({ path: 'relay', peer: relayText, state: 'udp_established.relayed' }));
     relayed.push(x, y);
+  }, 40_000);
+
+  it('the direct path dies: on through the relay at once (no UDP_WAITING), and back to direct when it works again', async () => {
+    const psk = randomBytes(32);
+    const path = await DirectPath.start(a.udp.ipv4, b.udp.ipv4);
+    try {
+      const x = open(a, psk, path.portA);
+      const y = open(b, psk, path.portB);
+      const directAt = (c: TestClient) => c.status?.status === 'UDP_ESTABLISHED' && c.status.path === 'direct';
+      for (const c of [x, y]) await c.until(() => directAt(c), 'UDP_ESTABLISHED path direct', 10_000);
+      expect(x.status!.peer).toBe(`127.0.0.1:${path.portA}`);
+      expect(y.status!.peer).toBe(`127.0.0.1:${path.portB}`);
+      await exchange(x, y, 200);
+      const before = [x.statuses.length, y.statuses.length];
+      path.blocked = true;
+      const relayText = `127.0.0.1:${relay.port}`;
+      for (const c of [x, y]) {
+        await c.until(() => c.status?.path === 'relay', 'UDP_ESTABLISHED path relay', 5_000);
+        expect(c.status).toMatchObject({ status: 'UDP_ESTABLISHED', peer: relayText, relay: relayText });
+      }
+      [x, y].forEach((c, i) => expect(c.statuses.slice(before[i]).map((f) => `${f.status} ${f.path}`)).toEqual(['UDP_ESTABLISHED relay']));
+      await exchange(x, y, 200);
+      path.blocked = false;
+      for (const c of [x, y]) await c.until(() => directAt(c), 'UDP_ESTABLISHED path direct again', 5_000);
+      [x, y].forEach((c, i) => expect(c.statuses.slice(before[i]).map((f) => `${f.status} ${f.path}`)).toEqual(['UDP_ESTABLISHED relay', 'UDP_ESTABLISHED direct']));
+      await exchange(x, y, 200);
+      await Promise.all([x.close(), y.close()]);
+    } finally {
+      path.stop();
+    }
   }, 40_000);
 
   it('the relay killed: relayed sessions go UDP_WAITING (peer_timeout), direct sessions are untouched', async () => {

@@ -118,17 +118,22 @@ async function exchange(x: TestClient, y: TestClient, count: number): Promise<vo
   const payload = (side: string, i: number) => Buffer.from(`${side} ${String(i).padStart(4, '0')} ${'x'.repeat(64)}`);
   const xBefore = x.data.length;
   const yBefore = y.data.length;
-  // 2,000 a second each way: well inside the relay's per-end limits, and gentle on loopback's
-  // socket buffers (datagram delivery: a datagram dropped there would be lost for good).
-  for (let i = 0; i < count; i += 20) {
-    for (let j = i; j < Math.min(count, i + 20); j++) {
+  // About 1,000 a second each way: well inside the relay's per-end limits, and gentle on
+  // loopback's socket buffers on a busy machine (datagram delivery: a datagram dropped there
+  // would be lost for good).
+  for (let i = 0; i < count; i += 10) {
+    for (let j = i; j < Math.min(count, i + 10); j++) {
       x.send(payload('x', j));
       y.send(payload('y', j));
     }
     await sleep(10);
   }
-  await x.until(() => x.data.length - xBefore >= count, `${count} messages at x (have ${x.data.length - xBefore})`, 15_000);
-  await y.until(() => y.data.length - yBefore >= count, `${count} messages at y (have ${y.data.length - yBefore})`, 15_000);
+  const missing = (c: TestClient, from: number, side: string) => {
+    const got = new Set(c.data.slice(from).map(String));
+    return Array.from({ length: count }, (_, i) => i).filter((i) => !got.has(payload(side, i).toString()));
+  };
+  await x.until(() => x.data.length - xBefore >= count, `${count} messages at x (missing ${missing(x, xBefore, 'y').slice(0, 20)})`, 15_000);
+  await y.until(() => y.data.length - yBefore >= count, `${count} messages at y (missing ${missing(y, yBefore, 'x').slice(0, 20)})`, 15_000);
   expect(x.data.slice(xBefore).map(String)).toEqual(Array.from({ length: count }, (_, i) => payload('y', i).toString()));
   expect(y.data.slice(yBefore).map(String)).toEqual(Array.from({ length: count }, (_, i) => payload('x', i).toString()));
 }

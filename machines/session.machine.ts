@@ -170,7 +170,10 @@ export const sessionMachine = setup({
       enqueue.sendTo('bridge', { type: 'probe', to } satisfies BridgeCommand);
       enqueue.assign({ learned: spend(context.learned, to), punches: context.punches + 1 });
     }),
-    relayWant: sendTo('bridge', { type: 'relay.want' } satisfies BridgeCommand),
+    /** With relays: the IO binds the session's channel there (once per channel and relay); without, nothing. */
+    relayWant: enqueueActions(({ context, enqueue }) => {
+      if (context.relays.length > 0) enqueue.sendTo('bridge', { type: 'relay.want' } satisfies BridgeCommand);
+    }),
     /** The direct path died: the path goes on through the relay of its family (or the first). */
     viaRelay: assign(({ context }) => ({
       peer: { ...context.peer!, endpoint: relayFor(context, context.peer!.endpoint.family) },
@@ -349,7 +352,11 @@ export const sessionMachine = setup({
           always: [{ guard: 'pathViaRelay', target: 'relayed' }, { target: 'direct' }],
         },
         direct: {
-          description: 'Straight to the peer server. A heartbeat through a relay never pulls the path there.',
+          description:
+            'Straight to the peer server. With relays, the channel is bound there too (warm: the relay pairs both ends ' +
+            'while the direct path works, so that it carries the path at once when the direct path dies). A heartbeat ' +
+            'through a relay never pulls the path there.',
+          entry: 'relayWant',
           on: {
             // The peer is relayed and we are not: what we echo follows it (as the IO does), nothing else.
             'peer.heartbeat': {

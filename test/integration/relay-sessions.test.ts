@@ -217,7 +217,14 @@ describe('sessions through a real relay', () => {
         expect(c.status).toMatchObject({ status: 'UDP_ESTABLISHED', peer: relayText, relay: relayText });
       }
       [x, y].forEach((c, i) => expect(c.statuses.slice(before[i]).map((f) => `${f.status} ${f.path}`)).toEqual(['UDP_ESTABLISHED relay']));
-      await exchange(x, y, 200);
+      // Both ends were paired at the relay while direct worked (a direct path keeps its channel
+      // bound there), so the first message after the switch gets through.
+      await exchange(x, y, 200).catch(async (err: Error) => {
+        const text = (await httpGet(`${relay.url}/metrics`)).body;
+        err.message += `\nrelay: ${text.split('\n').filter((l) => /^autoprox_relay_(drops|forwarded_datagrams|pairs|bindings)/.test(l) && !/ 0$/.test(l)).join('; ')}`;
+        err.message += `\nx: ${JSON.stringify(x.statuses.slice(-3))} ${JSON.stringify(x.errors)}\ny: ${JSON.stringify(y.statuses.slice(-3))} ${JSON.stringify(y.errors)}`;
+        throw err;
+      });
       path.blocked = false;
       for (const c of [x, y]) await c.until(() => directAt(c), 'UDP_ESTABLISHED path direct again', 5_000);
       [x, y].forEach((c, i) => expect(c.statuses.slice(before[i]).map((f) => `${f.status} ${f.path}`)).toEqual(['UDP_ESTABLISHED relay', 'UDP_ESTABLISHED direct']));

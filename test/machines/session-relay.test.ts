@@ -90,10 +90,11 @@ describe('session machine with relays', () => {
     expect(s2.actor.getSnapshot().matches({ udp_established: 'relayed' })).toBe(true);
   });
 
-  it('direct: a heartbeat through the relay never pulls the path there (only what it echoes follows)', async () => {
+  it('direct: the channel is bound at the relays at once (warm for a later switch); a heartbeat through the relay never pulls the path there (only what it echoes follows)', async () => {
     const s = startSession({ relays: [RELAY4] });
     await settle();
     s.heartbeat(V6);
+    expect(s.commands).toContainEqual({ type: 'relay.want' });
     const frames = s.frames().length;
     s.heartbeat(RELAY4);
     expect(s.actor.getSnapshot().matches({ udp_established: 'direct' })).toBe(true);

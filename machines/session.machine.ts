@@ -6,6 +6,8 @@
  *   and sends back SessionEvents (authenticated heartbeats, peer CLOSE, WebSocket close).
  * - `resolveTargets`: turns the client's `host` parameters into candidate endpoints.
  * Every timing is a named delay read from context; time comes from XState's clock only.
+ * Long: the statechart is one specification, read top to bottom (its pure rules are in
+ * session-context.ts); splitting its states over files would hide the fallback branch.
  */
 import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup } from 'xstate';
 import { sameEndpoint } from './endpoint.js';

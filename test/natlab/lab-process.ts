@@ -12,7 +12,7 @@ import type { EndpointsFrame } from '../../src/client/frames.js';
 import { assertBuilt, CLI } from '../helpers/server-process.js';
 import { Waiter } from '../helpers/waiter.js';
 import { trackPid, untrackPid } from './namespaces.js';
-import { LAB_PATH } from './run.js';
+import { LAB_PATH, runIn } from './run.js';
 import type { Host } from './topology.js';
 
 /** How long a server may take to print its `listening` line (ms). */
@@ -143,11 +143,25 @@ export class LabServer extends NsService {
   }
 }
 
-/** `autoprox relay` on one IPv4 address of namespace `ns` (here: the lab's STUN servers). */
+/** `autoprox relay` on one IPv4 address of namespace `ns` (the lab's STUN servers and relays). */
 export class LabRelay extends NsService {
-  static start(ns: string, address: string, udpPort: number): Promise<LabRelay> {
-    const args = ['relay', '--udp-port', String(udpPort), '--udp-bind4', address, '--no-ipv6', '--host', '127.0.0.1', '--port', '0'];
+  private constructor(
+    label: string,
+    readonly ns: string,
+    args: string[],
+  ) {
+    super(label, ns, args);
+  }
+
+  static start(ns: string, address: string, udpPort: number, flags: string[] = []): Promise<LabRelay> {
+    const args = ['relay', '--udp-port', String(udpPort), '--udp-bind4', address, '--no-ipv6', '--host', '127.0.0.1', '--port', '0', ...flags];
     return NsService.launch(new LabRelay(`relay@${address}`, ns, args));
+  }
+
+  /** Its /metrics text, fetched from inside its namespace (its HTTP listens on that namespace's loopback). */
+  async metrics(): Promise<string> {
+    const script = `fetch(${JSON.stringify(`${this.url}/metrics`)}).then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { console.error(String(e)); process.exit(1); })`;
+    return runIn(this.ns, [process.execPath, '-e', script]);
   }
 }
 

@@ -11,7 +11,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/token.js';
+import { metric } from '../helpers/metrics.js';
 import { TEST_SECRET } from '../helpers/server-process.js';
+import { sleep } from '../helpers/ws-client.js';
 import { endpoint } from './addressing.js';
 import { LabClient, LabRelay, LabServer, type LogEntry } from './lab-process.js';
 import { removeStaleNamespaces } from './namespaces.js';
@@ -49,6 +51,12 @@ const STUN_PORT = 3478;
 /** Bound on waits for a kernel counter or a recovery (ms). */
 const KERNEL_WAIT_MS = 3000;
 const RECOVERY_WAIT_MS = TIMING.peerTimeoutMs + 3000;
+/** The lab relays' admission secret, and how long sessions punch directly before they also try the relay (ms). */
+const RELAY_SECRET = 'natlab-relay-secret';
+const RELAY_AFTER_MS = 500;
+/** Paced sending through a relay: this many messages each way every PACE_MS (about 1,000 a second). */
+const PACE_BURST = 10;
+const PACE_MS = 10;
 const RESULTS_FILE = fileURLToPath(new URL('./results/latest.json', import.meta.url));
 
 const skipReason = await labSkipReason();
@@ -137,15 +145,27 @@ describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipRe
   }
 
   /** `autoprox relay` on the internet at `address` (no NAT in front), default limits. */
-  async function relay(address: string): Promise<LabRelay> {
-    const r = await LabRelay.start(lab!.inet, address, STUN_PORT);
+  async function relay(address: string, flags: string[] = []): Promise<LabRelay> {
+    const r = await LabRelay.start(lab!.inet, address, STUN_PORT, flags);
     processes.push(r);
     return r;
   }
 
+  /** A relay for sessions (with the lab's relay secret) at `address`, and the server flags that use it. */
+  async function sessionRelay(address: string): Promise<{ relay: LabRelay; at: string; flags: string[] }> {
+    const r = await relay(address, [`--relay-secret=${RELAY_SECRET}`]);
+    const at = endpoint(address, STUN_PORT);
+    return { relay: r, at, flags: ['--relay', at, `--relay-secret=${RELAY_SECRET}`, '--relay-after-ms', String(RELAY_AFTER_MS)] };
+  }
+
+  /** The relay's forwarded-datagram count, from its /metrics. */
+  async function forwarded(r: LabRelay): Promise<number> {
+    return metric(await r.metrics(), 'autoprox_relay_forwarded_datagrams_total') ?? 0;
+  }
+
   /** A client on `host`, through that host's server, to the peer candidates `hosts`. */
-  function client(host: Host, via: LabServer, hosts: string[], label = host.name): LabClient {
-    const c = new LabClient(host, via, { hosts, port: UDP_PORT, key, token });
+  function client(host: Host, via: LabServer, hosts: string[], label = host.name, sessionKey = key): LabClient {
+    const c = new LabClient(host, via, { hosts, port: UDP_PORT, key: sessionKey, token });
     processes.push(c);
     return report.client(label, c);
   }
@@ -167,6 +187,24 @@ describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipRe
   async function exchange(a: LabClient, b: LabClient, tag: string, count: number): Promise<void> {
     const [aBase, bBase] = [a.data.length, b.data.length];
     await Promise.all([pump(a, b, `${tag}>`, count), pump(b, a, `${tag}<`, count)]);
+    const [toB, toA] = await Promise.all([b.waitForData(bBase + count), a.waitForData(aBase + count)]);
+    expect(toB.slice(bBase)).toEqual(expectedStream(`${tag}>`, count));
+    expect(toA.slice(aBase)).toEqual(expectedStream(`${tag}<`, count));
+  }
+
+  /**
+   * `count` messages each way, paced (PACE_BURST each way every PACE_MS, as through a relay with
+   * its per-end limits); each side must get the other's, intact and in order.
+   */
+  async function pacedExchange(a: LabClient, b: LabClient, tag: string, count: number): Promise<void> {
+    const [aBase, bBase] = [a.data.length, b.data.length];
+    for (let i = 0; i < count; i += PACE_BURST) {
+      for (let j = i; j < Math.min(count, i + PACE_BURST); j++) {
+        a.send(message(`${tag}>`, j));
+        b.send(message(`${tag}<`, j));
+      }
+      await sleep(PACE_MS);
+    }
     const [toB, toA] = await Promise.all([b.waitForData(bBase + count), a.waitForData(aBase + count)]);
     expect(toB.slice(bBase)).toEqual(expectedStream(`${tag}>`, count));
     expect(toA.slice(aBase)).toEqual(expectedStream(`${tag}<`, count));
@@ -453,5 +491,48 @@ describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipRe
       report.extra(`${name} STUN rtt`, stunRtts(await s.waitForLog('public endpoints (STUN)')));
     }
     report.extra('b mapped to ports', [bFirst!.publicPort, bSecond!.publicPort].join(' '));
+  });
+
+  /**
+   * Sessions that cannot punch (a symmetric NAT on at least one side) through a relay on the
+   * internet: both sides UDP_ESTABLISHED with path relay, peer = the relay; `count` messages each way.
+   */
+  async function relayedCase(aNat: 'symmetric' | 'endpoint-independent', count: number) {
+    const lab = await buildLab({
+      a: { nat: aNat, ipv6: 'absent' },
+      b: { nat: 'symmetric', ipv6: 'absent' },
+    });
+    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
+    const r = await sessionRelay(lab.servers4[0]!);
+    const [A, B] = await Promise.all([server(a1, {}, r.flags), server(b1, {}, r.flags)]);
+    const a = client(a1, A, [lab.site('b').public4]);
+    const b = client(b1, B, [lab.site('a').public4]);
+
+    const [ea, eb] = await bothEstablished(a, b);
+    for (const frame of [ea, eb]) expect(frame).toMatchObject({ family: 'ipv4', path: 'relay', peer: r.at, relay: r.at });
+    for (const c of [a, b]) {
+      expect(c.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv4', 'UDP_ESTABLISHED/ipv4']);
+      // Relayed only after punching directly for --relay-after-ms.
+      expect(c.statuses[2]!.at - c.statuses[1]!.at).toBeGreaterThanOrEqual(RELAY_AFTER_MS - TIMER_SLACK_MS);
+    }
+
+    const before = await forwarded(r.relay);
+    const started = performance.now();
+    await pacedExchange(a, b, 'relayed', count);
+    report.extra(`${count}x2 msgs`, performance.now() - started);
+    const carried = (await forwarded(r.relay)) - before;
+    expect(carried).toBeGreaterThanOrEqual(2 * count);
+    report.extra('relay forwarded', carried);
+    expect([...a.errors, ...b.errors]).toEqual([]);
+    expect(a.trail().at(-1)).toBe('UDP_ESTABLISHED/ipv4');
+    expect(b.trail().at(-1)).toBe('UDP_ESTABLISHED/ipv4');
+  }
+
+  it('9 symmetric NAT on one side, cone on the other, a relay on the internet: both UDP_ESTABLISHED path relay, 1,000 messages each way', async () => {
+    await relayedCase('endpoint-independent', BULK_MESSAGES);
+  });
+
+  it('10 symmetric NATs on both sides, a relay on the internet: both UDP_ESTABLISHED path relay, 1,000 messages each way', async () => {
+    await relayedCase('symmetric', BULK_MESSAGES);
   });
 });

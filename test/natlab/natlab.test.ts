@@ -535,4 +535,77 @@ describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipRe
   it('10 symmetric NATs on both sides, a relay on the internet: both UDP_ESTABLISHED path relay, 1,000 messages each way', async () => {
     await relayedCase('symmetric', BULK_MESSAGES);
   });
+
+  it('11 endpoint-independent NATs on both sides with a relay configured: path direct, and the relay carries nothing while 1,000 messages flow', async () => {
+    const lab = await buildLab({
+      a: { nat: 'endpoint-independent', ipv6: 'absent' },
+      b: { nat: 'endpoint-independent', ipv6: 'absent' },
+    });
+    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
+    const r = await sessionRelay(lab.servers4[0]!);
+    const [A, B] = await Promise.all([server(a1, {}, r.flags), server(b1, {}, r.flags)]);
+    const a = client(a1, A, [lab.site('b').public4]);
+    const b = client(b1, B, [lab.site('a').public4]);
+
+    const [ea, eb] = await bothEstablished(a, b);
+    expect(ea).toMatchObject({ family: 'ipv4', path: 'direct', peer: endpoint(lab.site('b').public4, UDP_PORT) });
+    expect(eb).toMatchObject({ family: 'ipv4', path: 'direct', peer: endpoint(lab.site('a').public4, UDP_PORT) });
+    for (const frame of [ea, eb]) expect(frame.relay).toBeUndefined();
+    // Give any datagram already on its way through the relay time to land.
+    await sleep(300);
+    const before = await forwarded(r.relay);
+    const started = performance.now();
+    await pacedExchange(a, b, 'direct', BULK_MESSAGES);
+    report.extra(`${BULK_MESSAGES}x2 msgs`, performance.now() - started);
+    await sleep(300);
+    const after = await forwarded(r.relay);
+    expect(after).toBe(before);
+    report.extra('relay forwarded before/after', `${before}/${after}`);
+    // Not for want of a relay: both servers' ends of the channel are bound and paired there.
+    const text = await r.relay.metrics();
+    expect(metric(text, 'autoprox_relay_bindings')).toBe(2);
+    expect(metric(text, 'autoprox_relay_pairs')).toBe(1);
+    for (const c of [a, b]) expect(c.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv4', 'UDP_ESTABLISHED/ipv4']);
+    expect([...a.errors, ...b.errors]).toEqual([]);
+  });
+
+  it('12 the relay killed: relayed sessions go UDP_WAITING (peer_timeout), direct sessions are untouched', async () => {
+    // a1 and a2 behind one cone NAT (direct on their LAN), b1 behind a symmetric one (a1 <-> b1 relayed).
+    const lab = await buildLab({
+      a: { nat: 'endpoint-independent', ipv6: 'absent', hosts: 2 },
+      b: { nat: 'symmetric', ipv6: 'absent' },
+    });
+    const [a1, a2, b1] = [lab.host('a1'), lab.host('a2'), lab.host('b1')];
+    const r = await sessionRelay(lab.servers4[0]!);
+    const [A1, A2, B] = await Promise.all([server(a1, {}, r.flags), server(a2, {}, r.flags), server(b1, {}, r.flags)]);
+    const relayed = [client(a1, A1, [lab.site('b').public4], 'a1 (relayed)'), client(b1, B, [lab.site('a').public4], 'b1 (relayed)')] as const;
+    const directKey = randomBytes(32).toString('base64url');
+    const direct = [client(a1, A1, [a2.lan4], 'a1 (direct)', directKey), client(a2, A2, [a1.lan4], 'a2 (direct)', directKey)] as const;
+
+    const [er1, er2] = await bothEstablished(...relayed);
+    for (const frame of [er1, er2]) expect(frame).toMatchObject({ path: 'relay', peer: r.at });
+    const [ed1, ed2] = await bothEstablished(...direct);
+    expect(ed1).toMatchObject({ path: 'direct', peer: endpoint(a2.lan4, UDP_PORT) });
+    expect(ed2).toMatchObject({ path: 'direct', peer: endpoint(a1.lan4, UDP_PORT) });
+    await Promise.all([pacedExchange(...relayed, 'relayed', AFTER_RECOVERY_MESSAGES), pacedExchange(...direct, 'direct', AFTER_RECOVERY_MESSAGES)]);
+
+    const directFrames = direct.map((c) => c.statuses.length);
+    const killedAt = performance.now();
+    await r.relay.stop('SIGKILL');
+    for (const [name, c] of [['a1', relayed[0]], ['b1', relayed[1]]] as const) {
+      const waiting = await c.waitForStatus('UDP_WAITING', { reason: 'peer_timeout' }, RECOVERY_WAIT_MS);
+      report.extra(`kill->${name} peer_timeout`, waiting.at - killedAt);
+      expect(waiting.at - killedAt).toBeGreaterThanOrEqual(TIMING.peerTimeoutMs - TIMER_SLACK_MS);
+      expect(c.trail().slice(0, 4)).toEqual(['CONNECTED', 'UDP_WAITING/ipv4', 'UDP_ESTABLISHED/ipv4', 'UDP_WAITING/ipv4(peer_timeout)']);
+    }
+    await sleep(TIMING.peerTimeoutMs + TIMER_SLACK_MS); // well past the peer timeout, counted from the kill
+    direct.forEach((c, i) => {
+      expect(c.statuses.length).toBe(directFrames[i]);
+      expect(c.status).toMatchObject({ status: 'UDP_ESTABLISHED', path: 'direct' });
+    });
+    const started = performance.now();
+    await pacedExchange(...direct, 'after', AFTER_RECOVERY_MESSAGES);
+    report.extra(`direct ${AFTER_RECOVERY_MESSAGES}x2 msgs after kill`, performance.now() - started);
+    expect([...relayed, ...direct].flatMap((c) => c.errors)).toEqual([]);
+  });
 });

@@ -493,20 +493,24 @@ describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipRe
     report.extra('b mapped to ports', [bFirst!.publicPort, bSecond!.publicPort].join(' '));
   });
 
+  /** Sites a and b (IPv4 only) behind the given NATs, a relay on the internet, a server and a client on a1 and b1, each naming the other site. */
+  async function pairWithRelay(aNat: 'symmetric' | 'endpoint-independent', bNat: 'symmetric' | 'endpoint-independent') {
+    const lab = await buildLab({
+      a: { nat: aNat, ipv6: 'absent' },
+      b: { nat: bNat, ipv6: 'absent' },
+    });
+    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
+    const r = await sessionRelay(lab.servers4[0]!);
+    const [A, B] = await Promise.all([server(a1, {}, r.flags), server(b1, {}, r.flags)]);
+    return { lab, r, a: client(a1, A, [lab.site('b').public4]), b: client(b1, B, [lab.site('a').public4]) };
+  }
+
   /**
    * Sessions that cannot punch (a symmetric NAT on at least one side) through a relay on the
    * internet: both sides UDP_ESTABLISHED with path relay, peer = the relay; `count` messages each way.
    */
   async function relayedCase(aNat: 'symmetric' | 'endpoint-independent', count: number) {
-    const lab = await buildLab({
-      a: { nat: aNat, ipv6: 'absent' },
-      b: { nat: 'symmetric', ipv6: 'absent' },
-    });
-    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
-    const r = await sessionRelay(lab.servers4[0]!);
-    const [A, B] = await Promise.all([server(a1, {}, r.flags), server(b1, {}, r.flags)]);
-    const a = client(a1, A, [lab.site('b').public4]);
-    const b = client(b1, B, [lab.site('a').public4]);
+    const { r, a, b } = await pairWithRelay(aNat, 'symmetric');
 
     const [ea, eb] = await bothEstablished(a, b);
     for (const frame of [ea, eb]) expect(frame).toMatchObject({ family: 'ipv4', path: 'relay', peer: r.at, relay: r.at });
@@ -537,15 +541,7 @@ describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipRe
   });
 
   it('11 endpoint-independent NATs on both sides with a relay configured: path direct, and the relay carries nothing while 1,000 messages flow', async () => {
-    const lab = await buildLab({
-      a: { nat: 'endpoint-independent', ipv6: 'absent' },
-      b: { nat: 'endpoint-independent', ipv6: 'absent' },
-    });
-    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
-    const r = await sessionRelay(lab.servers4[0]!);
-    const [A, B] = await Promise.all([server(a1, {}, r.flags), server(b1, {}, r.flags)]);
-    const a = client(a1, A, [lab.site('b').public4]);
-    const b = client(b1, B, [lab.site('a').public4]);
+    const { lab, r, a, b } = await pairWithRelay('endpoint-independent', 'endpoint-independent');
 
     const [ea, eb] = await bothEstablished(a, b);
     expect(ea).toMatchObject({ family: 'ipv4', path: 'direct', peer: endpoint(lab.site('b').public4, UDP_PORT) });

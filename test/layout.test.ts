@@ -3,6 +3,7 @@
  * "Development"). The pure floors (machines/, src/protocol/, src/net/) import nothing of the IO
  * edge; sockets and WebSockets are touched only at the edge; nothing ships that imports the tools.
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +54,13 @@ describe('house rules: imports follow the folders', () => {
     const outside = all.filter((f) => f.startsWith('src/client/') && f !== 'src/client/node.ts').flatMap((f) => importsOf(f).filter((i) => !i.startsWith('src/client/')).map((i) => `${f} imports ${i}`));
     expect(outside).toEqual([]);
     expect(importsOf('src/client/node.ts')).toEqual(expect.arrayContaining(['ws', 'src/client/session.ts']));
+  });
+
+  it('git tracks no symbolic link and nothing under node_modules or dist (a worktree once committed its node_modules link)', () => {
+    const tracked = execFileSync('git', ['ls-files', '-s'], { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean);
+    expect(tracked.length).toBeGreaterThan(100); // it did read the index
+    expect(tracked.filter((line) => line.startsWith('120000 '))).toEqual([]);
+    expect(tracked.map((line) => line.split('\t')[1]!).filter((path) => /^(node_modules|dist)(\/|$)/.test(path))).toEqual([]);
   });
 
   it('nothing that ships imports the tools (src/tools is not built into dist/) or the tests', () => {

@@ -146,6 +146,28 @@ export function credit(learned: LearnedEndpoint[], endpoint: Endpoint): LearnedE
   return [entry, ...learned.filter((l) => l !== known)].slice(0, MAX_LEARNED_ENDPOINTS);
 }
 
+/**
+ * Heartbeats an endpoint learned through a relay may get (the peer server's public endpoint as
+ * the relay saw it): a full-rate punching phase's worth, so that both sides' punches overlap
+ * long enough to open address-and-port-filtering NATs.
+ */
+export const RELAY_PEER_CREDIT = PUNCHES_AT_FULL_RATE;
+
+/**
+ * The peer servers' endpoints a relay told us (paired ends, proven by holders of the PSK): each
+ * owed RELAY_PEER_CREDIT heartbeats (more, never less, than it had; a proven one stays proven),
+ * the first listed first, still at most MAX_LEARNED_ENDPOINTS in all.
+ */
+export function creditFromRelay(learned: LearnedEndpoint[], endpoints: Endpoint[]): LearnedEndpoint[] {
+  let out = learned;
+  for (const endpoint of [...endpoints].reverse()) {
+    const known = out.find((l) => sameEndpoint(l.endpoint, endpoint));
+    const owed = known?.credit === null ? null : Math.max(RELAY_PEER_CREDIT, known?.credit ?? 0);
+    out = [{ endpoint, credit: owed }, ...out.filter((l) => l !== known)];
+  }
+  return out.slice(0, MAX_LEARNED_ENDPOINTS);
+}
+
 /** `endpoint` has been the path: punch it every tick from now on. */
 export function prove(learned: LearnedEndpoint[], endpoint: Endpoint): LearnedEndpoint[] {
   return [{ endpoint, credit: null }, ...learned.filter((l) => !sameEndpoint(l.endpoint, endpoint))].slice(0, MAX_LEARNED_ENDPOINTS);

@@ -13,6 +13,7 @@ import { assign, enqueueActions, fromCallback, fromPromise, sendTo, setup } from
 import { sameEndpoint } from './endpoint.js';
 import {
   credit,
+  creditFromRelay,
   directTargets,
   echoesFreshly,
   echoOf,
@@ -55,6 +56,7 @@ export {
   MAX_LEARNED_ENDPOINTS,
   MAX_RETIRED_PEERS,
   PUNCHES_AT_FULL_RATE,
+  RELAY_PEER_CREDIT,
   punchDelayMs,
   punchTargets,
   type LearnedEndpoint,
@@ -204,6 +206,13 @@ export const sessionMachine = setup({
       heard: echoOf(event),
       learned: credit(context.learned, event.from),
     })),
+    /** A relay's paired ends (the peer servers' public endpoints): learned, never a relay, only of our families. */
+    learnRelayPeers: assign(({ context }, endpoints: Endpoint[]) => ({
+      learned: creditFromRelay(
+        context.learned,
+        endpoints.filter((e) => context.families.includes(e.family) && !isRelay(context, e)),
+      ),
+    })),
     adoptPeer: assign((_, event: PeerHeartbeatEvent) => ({
       peer: { salt: event.peerSalt, endpoint: event.from, rttMs: event.rttMs ?? 0 },
       heard: echoOf(event),
@@ -262,6 +271,10 @@ export const sessionMachine = setup({
     // Whatever the state when a peer session says CLOSE (resolving, waiting, established with
     // another peer session), it is never adopted again: a late heartbeat of it must not be.
     'peer.close': { actions: { type: 'retire', params: ({ event }) => event.peerSalt } },
+    // The peer servers' public endpoints as a relay sees them (issue 12: "tells the peer its
+    // current endpoints through the relay so both sides punch again"): punched and probed from
+    // now on, as heard sources are. Both servers learn each other's, so both punch.
+    'relay.peers': { actions: { type: 'learnRelayPeers', params: ({ event }) => event.endpoints } },
   },
   states: {
     connected: {

@@ -118,7 +118,13 @@ export type SessionEvent =
   | { type: 'ws.closed'; code: number }
   | { type: 'server.shutdown' }
   /** The client's token expired (the IO edge keeps the clock). */
-  | { type: 'token.expired' };
+  | { type: 'token.expired' }
+  /**
+   * The peer servers' current public endpoints as a relay sees them (the ends paired with this
+   * server's end of the channel there, each proven by a holder of the PSK), whenever they change:
+   * learned endpoints, punched and probed like the sources of heartbeats.
+   */
+  | { type: 'relay.peers'; endpoints: Endpoint[] };
 
 // ---- commands from a session to its bridge (the session's IO) ----
 

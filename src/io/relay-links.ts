@@ -44,10 +44,13 @@ export interface RelayControlCounts {
   unwanted: number;
 }
 
+/** Told the peer servers' endpoints as the relays see them (the paired ends' sources), whenever they change. */
+export type RelayPeersListener = (endpoints: Endpoint[]) => void;
+
 interface Bound {
   channel: RelayChannel;
   binders: RelayBinder[];
-  members: Set<object>;
+  members: Map<object, RelayPeersListener | null>;
 }
 
 export class RelayLinks {
@@ -69,8 +72,12 @@ export class RelayLinks {
     return this.#o.relays.some((r) => sameEndpoint(r, endpoint));
   }
 
-  /** `member` (a session of `channel`) wants the channel bound at the relays: bind it, once per relay. */
-  want(channel: RelayChannel, member: object): void {
+  /**
+   * `member` (a session of `channel`) wants the channel bound at the relays: bind it, once per
+   * relay. `onPeers` hears the paired ends' sources (only ends whose PSK proof verified: see
+   * RelayBinder) whenever they change, and at once (asynchronously) when some are paired already.
+   */
+  want(channel: RelayChannel, member: object, onPeers?: RelayPeersListener): void {
     const same = this.#bound.get(channel.id) ?? [];
     let bound = same.find((b) => b.channel === channel);
     if (!bound) {
@@ -91,11 +98,19 @@ export class RelayLinks {
               onChange: (binder) => this.#changed(channel, binder),
             }),
         );
-      bound = { channel, binders, members: new Set() };
+      bound = { channel, binders, members: new Map() };
       this.#bound.set(channel.id, [...same, bound]);
       for (const binder of binders) binder.start();
     }
-    bound.members.add(member);
+    if (bound.members.has(member)) return;
+    bound.members.set(member, onPeers ?? null);
+    const known = pairedSources(bound);
+    if (onPeers && known.length > 0) {
+      const joined = bound;
+      queueMicrotask(() => {
+        if (joined.members.get(member) === onPeers) onPeers(pairedSources(joined));
+      });
+    }
   }
 
   /** `member` is gone: the channel's binders stop with its last member. */
@@ -157,5 +172,17 @@ export class RelayLinks {
       { relay: formatEndpoint(binder.relay), channel: channel.id, state: binder.state, paired: binder.paired.map(formatEndpoint) },
       'relay binding changed',
     );
+    const bound = this.#bound.get(channel.id)?.find((b) => b.channel === channel);
+    if (!bound) return;
+    const endpoints = pairedSources(bound);
+    if (endpoints.length === 0) return;
+    for (const listener of [...bound.members.values()]) listener?.(endpoints);
   }
+}
+
+/** The paired ends' sources at every relay of a binding, once each, in the relays' order. */
+function pairedSources(bound: Bound): Endpoint[] {
+  const out: Endpoint[] = [];
+  for (const binder of bound.binders) for (const p of binder.paired) if (!out.some((o) => sameEndpoint(o, p))) out.push({ ...p });
+  return out;
 }

@@ -127,7 +127,7 @@ export class SessionLink implements SessionPort {
         for (const to of command.to) this.peer.sendProbe(to);
         return;
       case 'relay.want':
-        this.#options.relays?.want(this.#channel, this.peer);
+        this.#options.relays?.want(this.#channel, this.peer, (endpoints) => this.#relayPeers(endpoints));
         return;
       case 'path.up':
         this.peer.openPath(command.peerSalt, command.endpoint, command.echo, command.rttMs);
@@ -138,6 +138,15 @@ export class SessionLink implements SessionPort {
         this.peer.sendClose();
         return this.client.close(command.code, command.reason);
     }
+  }
+
+  /**
+   * The peer servers' endpoints as a relay sees them: to the machine as learned endpoints, those
+   * the target policy lets this session send to (a relay's word is no exception to it).
+   */
+  #relayPeers(endpoints: Endpoint[]): void {
+    const allowed = endpoints.filter((e) => this.#options.deny(e) === null);
+    if (allowed.length > 0) this.#emit({ type: 'relay.peers', endpoints: allowed });
   }
 
   /** The machine stopped: stop routing, drop listeners, close the WebSocket if nothing did. Once. */

@@ -51,6 +51,12 @@ const STUN_PORT = 3478;
 /** Bound on waits for a kernel counter or a recovery (ms). */
 const KERNEL_WAIT_MS = 3000;
 const RECOVERY_WAIT_MS = TIMING.peerTimeoutMs + 3000;
+/**
+ * Bound on a recovery that waits for the relay to learn a rebound source (ms): each server binds
+ * again every BIND_REFRESH_MS (10 s), the rebound one first (so the relay pairs its new source),
+ * then the other (so it hears of it), plus the peer timeouts before and slack.
+ */
+const RELAY_RECOVERY_WAIT_MS = 2 * 10_000 + 2 * TIMING.peerTimeoutMs + 5000;
 /** The lab relays' admission secret, and how long sessions punch directly before they also try the relay (ms). */
 const RELAY_SECRET = 'natlab-relay-secret';
 const RELAY_AFTER_MS = 500;
@@ -604,4 +610,48 @@ describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipRe
     report.extra(`direct ${AFTER_RECOVERY_MESSAGES}x2 msgs after kill`, performance.now() - started);
     expect([...relayed, ...direct].flatMap((c) => c.errors)).toEqual([]);
   });
+
+  it('13 NAT rebinding behind address-and-port-filtering NATs, no port forward, a relay: back to UDP_ESTABLISHED with no client action, then direct again', async () => {
+    // Both NATs map endpoint-independently and filter by address and port (as every NAT of the
+    // lab does; no port forward, unlike case 5): after a's mapping moves, b's NAT drops a's
+    // heartbeats from the new port and nobody on the direct path can learn it. The relay does:
+    // it sees a's new source when a's server binds again, and b's server hears of it there.
+    const { lab, r, a, b } = await pairWithRelay('endpoint-independent', 'endpoint-independent');
+    const [ea, eb] = await bothEstablished(a, b);
+    expect(ea).toMatchObject({ family: 'ipv4', path: 'direct', peer: endpoint(lab.site('b').public4, UDP_PORT) });
+    expect(eb).toMatchObject({ family: 'ipv4', path: 'direct', peer: endpoint(lab.site('a').public4, UDP_PORT) });
+    await exchange(a, b, 'before', AFTER_RECOVERY_MESSAGES);
+    const [aFrames, bFrames] = [a.statuses.length, b.statuses.length];
+
+    // a's NAT forgets its mappings and will map UDP to new ports from now on.
+    await lab.remapUdpPorts('a', REBIND_PORTS);
+    const flushedAt = performance.now();
+    await lab.flushConntrack('a');
+
+    const direct = (c: LabClient, from: number) => c.statuses.slice(from).find((s) => s.frame.status === 'UDP_ESTABLISHED' && s.frame.path === 'direct');
+    for (const [name, c, from] of [['a', a, aFrames], ['b', b, bFrames]] as const) {
+      await c.until(() => direct(c, from) !== undefined && c.status?.status === 'UDP_ESTABLISHED' && c.status.path === 'direct', `${name} direct again`, RELAY_RECOVERY_WAIT_MS);
+      const after = c.statuses.slice(from);
+      const firstBack = after.find((s) => s.frame.status === 'UDP_ESTABLISHED' && after.slice(0, after.indexOf(s)).some((w) => w.frame.status === 'UDP_WAITING'));
+      if (firstBack) report.extra(`flush->${name} established again (${firstBack.frame.path})`, firstBack.at - flushedAt);
+      report.extra(`flush->${name} direct`, direct(c, from)!.at - flushedAt);
+      // Never closed; only the ways the README gives: relay, waiting (peer_timeout), established.
+      for (const s of after) {
+        expect(s.frame.status).not.toBe('CLOSED');
+        if (s.frame.status === 'UDP_WAITING') expect(s.frame.reason).toBe('peer_timeout');
+        if (s.frame.status === 'UDP_ESTABLISHED' && s.frame.path === 'relay') expect(s.frame.peer).toBe(r.at);
+      }
+    }
+    // Direct at each other's current public endpoints: a's new port, b's kept one.
+    expect(a.status).toMatchObject({ status: 'UDP_ESTABLISHED', family: 'ipv4', path: 'direct', peer: endpoint(lab.site('b').public4, UDP_PORT) });
+    const newPort = Number(b.status!.peer!.split(':').at(-1));
+    expect(b.status).toMatchObject({ status: 'UDP_ESTABLISHED', family: 'ipv4', path: 'direct', peer: endpoint(lab.site('a').public4, newPort) });
+    expect(newPort).toBeGreaterThanOrEqual(REBIND_PORTS.low);
+    expect(newPort).toBeLessThanOrEqual(REBIND_PORTS.high);
+    report.extra('a remapped to port', newPort);
+    report.extra('trail a', a.trail().slice(3).join(' '));
+    report.extra('trail b', b.trail().slice(3).join(' '));
+    await exchange(a, b, 'after', AFTER_RECOVERY_MESSAGES);
+    expect([...a.errors, ...b.errors]).toEqual([]);
+  }, 2 * RELAY_RECOVERY_WAIT_MS);
 });

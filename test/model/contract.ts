@@ -6,7 +6,7 @@
  * The replay checks the model's next state against this oracle (the machine keeps the contract)
  * and the real client's frames against it (the server keeps the contract).
  */
-import type { CloseReason, Family, PeerHeartbeatEvent, WaitReason } from '../../machines/types.js';
+import type { CloseReason, Endpoint, Family, PeerHeartbeatEvent, WaitReason } from '../../machines/types.js';
 import { endpointName, MODEL_ENDPOINTS, parseDelay, RELAY, resolutionOf, TIMING, type EndpointName, type ModelEvent } from './session-model.js';
 
 export type ContractLeaf =
@@ -54,6 +54,11 @@ export class Contract {
   lastPath: EndpointName | null = null;
   /** Sources of authenticated heartbeats: the only places besides candidates worth punching. */
   readonly sources = new Set<EndpointName>();
+  /**
+   * Where the relay says the peer server is ("tells the peer its current endpoints through the
+   * relay so both sides punch again"): worth punching and probing too, never the relay itself.
+   */
+  readonly relayPeers = new Set<EndpointName>();
   candidates: Family[] = [];
   readonly #heard = new Set<string>();
   /** "A peer session that said CLOSE is never adopted again." */
@@ -76,6 +81,7 @@ export class Contract {
     copy.peer = this.peer;
     copy.lastPath = this.lastPath;
     for (const s of this.sources) copy.sources.add(s);
+    for (const s of this.relayPeers) copy.relayPeers.add(s);
     copy.candidates = this.candidates;
     for (const s of this.#heard) copy.#heard.add(s);
     for (const s of this.#closed) copy.#closed.add(s);
@@ -148,6 +154,10 @@ export class Contract {
         return out;
       case 'token.expired':
         this.#close('token_expired', true);
+        return out;
+      case 'relay.peers':
+        // Nothing the client sees; more places to punch.
+        for (const e of (event as { endpoints: Endpoint[] }).endpoints) if (endpointName(e) !== RELAY) this.relayPeers.add(endpointName(e));
         return out;
       case 'peer.silent':
         // "When an established direct path dies, the session moves to the relay ... (no

@@ -11,12 +11,14 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { performance } from 'node:perf_hooks';
 import type { Endpoint, Family } from '../../machines/endpoint.js';
-import { deriveChannelId, deriveDataKey, deriveHeartbeatKey, seal } from '../../src/protocol/crypto.js';
+import { deriveChannelId, deriveDataKey, deriveHeartbeatKey, KeySchedule, seal } from '../../src/protocol/crypto.js';
+import { admissionKey, bindProof, sign, verifyMac } from '../../src/protocol/relay-auth.js';
+import { COOKIE_BYTES, decodeRelayMessage, END_NONCE_BYTES, encodeRelayMessage, relayTypeOf, RelayType, type BoundEntry } from '../../src/protocol/relay-packet.js';
 import { encodeHeartbeat, type Heartbeat } from '../../src/protocol/heartbeat.js';
 import { encodeHeader, PacketType, SALT_BYTES } from '../../src/protocol/packet.js';
 import { ServerPacketOpener } from '../helpers/server-packets.js';
 import { Waiter } from '../helpers/waiter.js';
-import { MODEL_ENDPOINTS, type EndpointName } from './session-model.js';
+import { MODEL_ENDPOINTS, RELAY, RELAY_SECRET, type EndpointName } from './session-model.js';
 
 /** A datagram from the server, as the peer saw it. */
 export interface FromServer {
@@ -39,6 +41,22 @@ interface PeerSession {
 
 const BIND_ATTEMPTS = 20;
 
+/**
+ * The relay socket's side of the relay protocol, as far as the model needs it: it answers the
+ * server's binding (a CHALLENGE for each BIND_REQUEST, a BOUND for each BIND) and, when told,
+ * shows the server's end other ends of the channel, paired, with right PSK proofs: the peer
+ * servers' sources as a relay would see them (`relayPeers`).
+ */
+interface ModelRelay {
+  readonly admissionKey: Buffer;
+  readonly bindKey: Buffer;
+  readonly cookie: Buffer;
+  /** The server's end: its nonce and source, once it sent a BIND. */
+  server: { nonce: Buffer; from: Endpoint } | null;
+  /** The ends shown paired to the server's, with their nonces. */
+  ends: BoundEntry[];
+}
+
 function bindSocket(family: Family, port: number): Promise<Socket> {
   const socket = createSocket({ type: family === 'ipv6' ? 'udp6' : 'udp4', ipv6Only: family === 'ipv6' });
   return new Promise((resolve, reject) => {
@@ -58,11 +76,19 @@ export class ModelPeer {
   readonly #sessions = new Map<string, PeerSession>();
   readonly #opener: ServerPacketOpener;
   readonly #waiter = new Waiter();
+  readonly #relay: ModelRelay;
 
   private constructor(psk: Buffer) {
     this.#psk = psk;
     this.#opener = new ServerPacketOpener(psk, () => [...this.#sessions.values()].map((s) => s.salt.toString('hex')));
     this.#channel = deriveChannelId(psk);
+    this.#relay = {
+      admissionKey: admissionKey(RELAY_SECRET),
+      bindKey: new KeySchedule(psk).relayBindKey(),
+      cookie: randomBytes(COOKIE_BYTES),
+      server: null,
+      ends: [],
+    };
   }
 
   /** Binds the home sockets: one port number on IPv4 and IPv6 (the client names it once). */
@@ -114,7 +140,12 @@ export class ModelPeer {
   }
 
   #listen(name: EndpointName, socket: Socket): Socket {
-    socket.on('message', (datagram) => this.#onMessage(name, datagram));
+    socket.on('message', (datagram, rinfo) => {
+      if (name === RELAY && relayTypeOf(datagram) !== null) {
+        const family: Family = rinfo.family === 'IPv6' ? 'ipv6' : 'ipv4';
+        this.#onRelayControl(datagram, { family, address: rinfo.address, port: rinfo.port });
+      } else this.#onMessage(name, datagram);
+    });
     this.#sockets.set(name, socket);
     return socket;
   }
@@ -134,6 +165,46 @@ export class ModelPeer {
     return this.#session(name).salt.toString('hex');
   }
 
+
+  #onRelayControl(datagram: Buffer, from: Endpoint): void {
+    const r = this.#relay;
+    const message = decodeRelayMessage(datagram);
+    if (!message || !message.channel.equals(this.#channel) || !verifyMac(r.admissionKey, datagram)) return;
+    if (message.type === RelayType.BIND_REQUEST) {
+      this.#relaySend({ type: RelayType.CHALLENGE, channel: this.#channel, cookie: r.cookie, observed: from }, from);
+    } else if (message.type === RelayType.BIND && message.cookie.equals(r.cookie)) {
+      r.server = { nonce: Buffer.from(message.nonce), from };
+      this.#relaySend({ type: RelayType.BOUND, channel: this.#channel, nonce: r.server.nonce, ends: r.ends }, from);
+      this.#waiter.notify();
+    }
+  }
+
+  #relaySend(message: Parameters<typeof encodeRelayMessage>[0], to: Endpoint): void {
+    this.#sockets.get(RELAY)!.send(sign(this.#relay.admissionKey, encodeRelayMessage(message)), to.port, to.address);
+  }
+
+  /** The server's channel end is bound at the model relay (it sent a BIND). */
+  get relayBound(): boolean {
+    return this.#relay.server !== null;
+  }
+
+  /**
+   * Shows the server's end at the relay `sources` as the ends paired with it (a BOUND, as the
+   * relay sends on each refresh), each with a right PSK proof for its source. When the server
+   * already has exactly these, it is first shown none (which tells its sessions nothing), so
+   * that it sees a change.
+   */
+  relayPeers(sources: Endpoint[]): void {
+    const r = this.#relay;
+    if (!r.server) throw new Error('model relay: no BIND from the server yet');
+    const same = r.ends.length === sources.length && r.ends.every((e, i) => e.source.port === sources[i]!.port && e.source.address === sources[i]!.address);
+    if (same) this.#relaySend({ type: RelayType.BOUND, channel: this.#channel, nonce: r.server.nonce, ends: [] }, r.server.from);
+    r.ends = sources.map((source) => {
+      const nonce = randomBytes(END_NONCE_BYTES);
+      return { nonce, source: { ...source }, proof: bindProof(r.bindKey, this.#channel, source, nonce), paired: true };
+    });
+    this.#relaySend({ type: RelayType.BOUND, channel: this.#channel, nonce: r.server.nonce, ends: r.ends }, r.server.from);
+  }
 
   #onMessage(on: EndpointName, datagram: Buffer): void {
     const packet = this.#opener.open(datagram);

@@ -47,6 +47,7 @@ import {
   leafOf,
   parseDelay,
   RELAY,
+  RELAY_SECRET,
   RESOLUTION_HOSTS,
   resolutionOf,
   TIMING,
@@ -215,7 +216,7 @@ class Replay {
         'punch-timeout-ms': String(TIMING.punchTimeoutMs),
         'relay-after-ms': String(TIMING.relayAfterMs),
         relay: formatEndpoint(relay),
-        'relay-secret': 'x',
+        'relay-secret': RELAY_SECRET,
         'shutdown-grace-ms': '2000',
         // A token expiring on a whole second is the real cause of `token.expired`: no slack.
         'jwt-clock-tolerance-s': '0',
@@ -466,6 +467,15 @@ class Replay {
       case 'ws.closed':
         this.#client.ws.close(CLIENT_CLOSED);
         return byType();
+      case 'relay.peers': {
+        // The model relay shows the server's end the peer's, paired, at its (real) sources; the
+        // peer listens there first, so the punches and probes that follow can be seen.
+        const names = (event as { endpoints: Endpoint[] }).endpoints.map(endpointName);
+        const sources = await Promise.all(names.map((n) => this.#peer.endpoint(n)));
+        await this.#peer.until(() => this.#peer.relayBound, 'the server to bind its channel at the model relay', PROMPT_MS);
+        this.#peer.relayPeers(sources);
+        return byType('relay.peers (a BOUND from the model relay)');
+      }
       case 'server.shutdown':
         this.#closing = this.#server.close();
         return byType();
@@ -591,20 +601,20 @@ class Replay {
       // The contract bounds what the machine computed: every candidate of the family being
       // punched, and nothing but candidates, sources of authenticated heartbeats and where the
       // last path was (a relayed one: the relay).
-      const allowed = new Set<string>([...(family === 'ipv6' ? ['home6'] : ['home4']), ...this.#contract.sources]);
+      const allowed = new Set<string>([...(family === 'ipv6' ? ['home6'] : ['home4']), ...this.#contract.sources, ...this.#contract.relayPeers]);
       if (this.#contract.lastPath) allowed.add(this.#contract.lastPath);
       const candidate = family === 'ipv6' ? 'home6' : 'home4';
       ensure(!this.#contract.candidates.includes(family) || targets.includes(candidate), () => `punch targets ${targets} miss the ${family} candidate`);
-      ensure(targets.every((t) => allowed.has(t)), () => `punch targets ${targets} beyond candidates and heard sources ${[...allowed]}`);
+      ensure(targets.every((t) => allowed.has(t)), () => `punch targets ${targets} beyond candidates, heard sources and the relay's word ${[...allowed]}`);
     } else if (next.matches({ udp_waiting: 'relay' })) {
       // The relay step: both families' candidates, the heard sources, and the relay.
       targets = relayPunchTargets(next.context).map(endpointName);
       interval = TIMING.punchMs;
-      const allowed = new Set<string>(['home6', 'home4', RELAY, ...this.#contract.sources]);
+      const allowed = new Set<string>(['home6', 'home4', RELAY, ...this.#contract.sources, ...this.#contract.relayPeers]);
       for (const must of [RELAY, ...this.#contract.candidates.map((f) => (f === 'ipv6' ? 'home6' : 'home4'))]) {
         ensure(targets.includes(must as EndpointName), () => `relay-step punch targets ${targets} miss ${must}`);
       }
-      ensure(targets.every((t) => allowed.has(t)), () => `relay-step punch targets ${targets} beyond candidates, heard sources and the relay`);
+      ensure(targets.every((t) => allowed.has(t)), () => `relay-step punch targets ${targets} beyond candidates, heard sources, the relay's word and the relay`);
     } else if (next.matches('udp_established')) {
       const at = endpointName(next.context.peer!.endpoint);
       ensure(this.#contract.peer?.at === at, () => `established at ${at}, contract says ${this.#contract.peer?.at}`);

@@ -7,8 +7,8 @@
  * scripted peer), peer endpoints `home6`/`home4` (the candidates the client names, one port on
  * both families), `alt6`/`alt4` (the ports the peer moves to when its NAT rebinds) and `relay4`
  * (the server's `--relay`: a second socket of the peer's own, so that to the server a datagram
- * from it comes "through the relay"; it never answers the server's binding requests, which the
- * peer ignores like any datagram it cannot open).
+ * from it comes "through the relay"; it answers the server's binding, and shows the server's end
+ * the peer's end paired there at `alt4` when a path says so: `relay.peers`).
  */
 import { fromCallback, fromPromise, type EventObject, type SnapshotFrom } from 'xstate';
 import { sessionMachine } from '../../machines/session.machine.js';
@@ -84,6 +84,13 @@ export const ENDPOINT_NAMES = ['home6', 'home4', 'alt6', 'alt4', 'relay4'] as co
 export type EndpointName = (typeof ENDPOINT_NAMES)[number];
 /** The relay's symbol: the server is started with `--relay` at its real port. */
 export const RELAY: EndpointName = 'relay4';
+/** The server's `--relay-secret` (the model relay signs its answers with it). */
+export const RELAY_SECRET = 'x';
+/**
+ * Where the model relay says the peer server is (the source of the end paired with the
+ * server's there): the peer's rebound port, so that it is a place the peer really listens on.
+ */
+export const RELAY_PEER: EndpointName = 'alt4';
 
 /** Model endpoints: the homes share the candidate port on both families; alt ports are rebindings; relay4 is the relay. */
 export const MODEL_ENDPOINTS: Record<EndpointName, Endpoint> = {
@@ -188,6 +195,11 @@ export function heartbeatEvent(salt: string, from: EndpointName, echo: Echo): Pe
     echoAgeMs: echo === 'none' ? null : ECHO_AGE[echo],
     rttMs: echo === 'none' ? null : 1,
   };
+}
+
+/** The relay shows the server's end the peer server's end, paired, at RELAY_PEER (`relay.peers`). */
+export function relayPeersEvent(): SessionEvent {
+  return { type: 'relay.peers', endpoints: [MODEL_ENDPOINTS[RELAY_PEER]] };
 }
 
 export function resolutionEvent(resolution: Resolution): ResolvedEvent | ResolveFailedEvent {
@@ -362,6 +374,8 @@ export function eventsOf(snapshot: ModelSnapshot, options: { coarse?: boolean } 
     } else {
       heartbeats(echoes);
     }
+    // Bound at the relay (the relay step), the server may hear where the peer server is from there.
+    if (relayStep && !options.coarse) out.push(relayPeersEvent());
     out.push(delayEvent('punchInterval', `session.udp_waiting.${relayStep ? 'relay' : family}.tick`));
     // Real time orders the timers of a waiting period: the fallback (IPv6 with an IPv4
     // candidate), then the relay step (with relays), then the punch timeout.
@@ -380,6 +394,8 @@ export function eventsOf(snapshot: ModelSnapshot, options: { coarse?: boolean } 
       out.push(heartbeatEvent(peer.salt, 'home4', 'fresh'));
     }
     if (snapshot.matches({ udp_established: 'relayed' })) out.push(delayEvent('punchInterval', 'session.udp_established.relayed.tick'));
+    // Established (with relays), the channel is bound at the relay: the peer's place from there.
+    if (hasRelays && !options.coarse) out.push(relayPeersEvent());
     out.push({ type: 'peer.silent', heard: c.heard });
   }
   // A CLOSE is sealed for the session it is said to (protocol v1): a peer can say it only once
@@ -412,6 +428,8 @@ export function eventLabel(event: ModelEvent): string {
       return `CLOSE ${(event as { peerSalt: string }).peerSalt}`;
     case 'peer.silent':
       return 'peer silent';
+    case 'relay.peers':
+      return `relay says the peer is at ${(event as { endpoints: Endpoint[] }).endpoints.map(endpointName).join(', ')}`;
     default:
       return event.type;
   }

@@ -9,8 +9,8 @@ import type { Endpoint, Family } from '../../machines/endpoint.js';
 import { RelayLinks } from '../../src/io/relay-links.js';
 import { Switchboard } from '../../src/io/switchboard.js';
 import type { PeerLink } from '../../src/io/peer-link.js';
-import { admissionKey, sign } from '../../src/protocol/relay-auth.js';
-import { encodeRelayMessage, relayTypeOf, RelayType } from '../../src/protocol/relay-packet.js';
+import { admissionKey, bindProof, sign } from '../../src/protocol/relay-auth.js';
+import { decodeRelayMessage, encodeRelayMessage, relayTypeOf, RelayType } from '../../src/protocol/relay-packet.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { captureLogs } from '../helpers/logs.js';
 
@@ -103,5 +103,46 @@ describe('RelayLinks', () => {
     const { links } = setup();
     expect(links.isRelay(RELAY4)).toBe(true);
     expect(links.isRelay({ ...RELAY4, port: 3479 })).toBe(false);
+  });
+
+  it('tells the channel\'s sessions the paired ends\' sources (only those with a right PSK proof) when they change, and a late session at once', async () => {
+    const { links, sent, sb, channel } = setup(['ipv4']);
+    const heard: Array<{ who: string; endpoints: Endpoint[] }> = [];
+    const first = {};
+    links.want(channel, first, (endpoints) => heard.push({ who: 'first', endpoints }));
+    sb.deliver('ipv4', challengeFor(channel.id, { family: 'ipv4', address: '203.0.113.7', port: 40000 }), RELAY4.address, RELAY4.port);
+    const bind = decodeRelayMessage(sent.at(-1)!.bytes);
+    if (bind?.type !== RelayType.BIND) throw new Error('no BIND');
+    const id = Buffer.from(channel.id, 'hex');
+    const bindKey = channel.keys.relayBindKey();
+    const peer: Endpoint = { family: 'ipv4', address: '198.51.100.2', port: 50123 };
+    const stranger: Endpoint = { family: 'ipv4', address: '192.0.2.66', port: 40000 };
+    const end = (source: Endpoint, proofFor: Endpoint = source) => {
+      const nonce = randomBytes(16);
+      return { nonce, source, proof: bindProof(bindKey, id, proofFor, nonce), paired: true };
+    };
+    const bound = (ends: ReturnType<typeof end>[]) =>
+      sb.deliver('ipv4', sign(admissionKey(SECRET), encodeRelayMessage({ type: RelayType.BOUND, channel: id, nonce: bind.nonce, ends })), RELAY4.address, RELAY4.port);
+
+    bound([]); // bound, nobody paired: nothing to tell
+    expect(heard).toEqual([]);
+    // A tenant with the relay secret but not the PSK (a proof made for another source) is left out.
+    bound([end(peer), end(stranger, peer)]);
+    expect(heard).toEqual([{ who: 'first', endpoints: [peer] }]);
+    bound([end(peer), end(stranger, peer)]); // the same again (a refresh): no news
+    expect(heard.length).toBe(1);
+
+    const late = {};
+    links.want(channel, late, (endpoints) => heard.push({ who: 'late', endpoints }));
+    links.want(channel, late, (endpoints) => heard.push({ who: 'again', endpoints }));
+    expect(heard.length).toBe(1);
+    await Promise.resolve();
+    expect(heard.slice(1)).toEqual([{ who: 'late', endpoints: [peer] }]);
+
+    // The peer's NAT rebinds: its new source reaches both; a session that left hears nothing.
+    links.leave(channel, first);
+    const moved: Endpoint = { ...peer, port: 50999 };
+    bound([end(moved)]);
+    expect(heard.slice(2)).toEqual([{ who: 'late', endpoints: [moved] }]);
   });
 });

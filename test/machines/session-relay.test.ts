@@ -3,6 +3,7 @@
  * alone, on a simulated clock.
  */
 import { describe, expect, it } from 'vitest';
+import { MAX_LEARNED_ENDPOINTS, RELAY_PEER_CREDIT } from '../../machines/session.machine.js';
 import type { Endpoint } from '../../machines/types.js';
 import { settle, startSession, V4, V6 } from '../helpers/session-harness.js';
 
@@ -126,5 +127,61 @@ describe('session machine with relays', () => {
     s.heartbeat(V6);
     s.silent();
     expect(s.frames().at(-1)).toMatchObject({ path: 'relay', peer: '198.51.100.9:3478' });
+  });
+
+  describe('relay.peers: the peer servers\' endpoints as the relay sees them', () => {
+    const REBOUND: Endpoint = { family: 'ipv4', address: '203.0.113.7', port: 50123 };
+
+    it('relayed: learned with RELAY_PEER_CREDIT heartbeats and probed with the direct places, until the credit is spent', async () => {
+      const s = startSession({ relays: [RELAY4], timing: { relayAfterMs: 0 } });
+      await settle();
+      s.advance(0);
+      s.heartbeat(RELAY4);
+      expect(s.actor.getSnapshot().matches({ udp_established: 'relayed' })).toBe(true);
+      const frames = s.frames().length;
+      s.actor.send({ type: 'relay.peers', endpoints: [REBOUND] });
+      // Nothing for the client; the state stays.
+      expect(s.frames().length).toBe(frames);
+      expect(s.actor.getSnapshot().matches({ udp_established: 'relayed' })).toBe(true);
+      expect(s.actor.getSnapshot().context.learned).toContainEqual({ endpoint: REBOUND, credit: RELAY_PEER_CREDIT });
+      const probed = () => s.commands.filter((c) => c.type === 'probe' && c.to.some((e) => e.port === REBOUND.port)).length;
+      s.advance(60_000);
+      expect(probed()).toBe(RELAY_PEER_CREDIT);
+      // The peer answers there: direct at its current endpoint.
+      s.heartbeat(REBOUND);
+      expect(s.actor.getSnapshot().matches({ udp_established: 'direct' })).toBe(true);
+      expect(s.frames().at(-1)).toMatchObject({ status: 'UDP_ESTABLISHED', peer: '203.0.113.7:50123', path: 'direct' });
+    });
+
+    it('waiting (the relay step): punched with the candidates and the relay', async () => {
+      const s = startSession({ relays: [RELAY4], timing: { relayAfterMs: 0 } });
+      await settle();
+      s.advance(0);
+      s.actor.send({ type: 'relay.peers', endpoints: [REBOUND] });
+      s.advance(200);
+      expect(s.heartbeats().at(-1)?.to).toEqual([V6, V4, REBOUND, RELAY4]);
+    });
+
+    it('never a relay, never a family the server cannot send on, a proven endpoint stays proven, and at most MAX_LEARNED_ENDPOINTS in all', async () => {
+      const s = startSession({ relays: [RELAY4], families: ['ipv4'], resolved: { candidates: [V4], problems: [] }, timing: { relayAfterMs: 0 } });
+      await settle();
+      s.advance(0);
+      const v6: Endpoint = { family: 'ipv6', address: '2001:db8::7', port: 50000 };
+      s.actor.send({ type: 'relay.peers', endpoints: [RELAY4, v6] });
+      expect(s.actor.getSnapshot().context.learned).toEqual([]);
+      // The lost path is proven (punched every tick); the relay's word leaves it so.
+      const p = startSession({ families: ['ipv4'], resolved: { candidates: [V4], problems: [] } });
+      await settle();
+      p.heartbeat(V4);
+      p.silent();
+      expect(p.actor.getSnapshot().context.learned).toEqual([{ endpoint: V4, credit: null }]);
+      p.actor.send({ type: 'relay.peers', endpoints: [V4] });
+      expect(p.actor.getSnapshot().context.learned).toEqual([{ endpoint: V4, credit: null }]);
+      const many = Array.from({ length: 6 }, (_, i): Endpoint => ({ family: 'ipv4', address: '203.0.113.7', port: 51000 + i }));
+      s.actor.send({ type: 'relay.peers', endpoints: many });
+      const learned = s.actor.getSnapshot().context.learned;
+      expect(learned.length).toBe(MAX_LEARNED_ENDPOINTS);
+      expect(learned.map((l) => l.endpoint)).toEqual(many.slice(0, MAX_LEARNED_ENDPOINTS));
+    });
   });
 });

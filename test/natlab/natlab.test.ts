@@ -654,4 +654,79 @@ describe.skipIf(skipReason !== null)(`NAT lab${skipReason ? ` (skipped: ${skipRe
     await exchange(a, b, 'after', AFTER_RECOVERY_MESSAGES);
     expect([...a.errors, ...b.errors]).toEqual([]);
   }, 2 * RELAY_RECOVERY_WAIT_MS);
+
+  it('14 direct traffic blocked between the NATs, then unblocked: relay first, then direct, with no message lost in the switch', async () => {
+    // Two cone NATs that could punch, but the internet drops what goes between their public
+    // addresses (not what goes to the relay) until the stream runs; then it lets it through.
+    const lab = await buildLab({
+      a: { nat: 'endpoint-independent', ipv6: 'absent' },
+      b: { nat: 'endpoint-independent', ipv6: 'absent' },
+    });
+    await lab.blockSites('a', 'b');
+    const [a1, b1] = [lab.host('a1'), lab.host('b1')];
+    const r = await sessionRelay(lab.servers4[0]!);
+    const [A, B] = await Promise.all([server(a1, {}, r.flags), server(b1, {}, r.flags)]);
+    const a = client(a1, A, [lab.site('b').public4]);
+    const b = client(b1, B, [lab.site('a').public4]);
+
+    const [ea, eb] = await bothEstablished(a, b);
+    for (const frame of [ea, eb]) expect(frame).toMatchObject({ family: 'ipv4', path: 'relay', peer: r.at, relay: r.at });
+    for (const [name, c] of [['a', a], ['b', b]] as const) {
+      expect(c.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv4', 'UDP_ESTABLISHED/ipv4']);
+      report.extra(`${name} open->relay`, c.statuses[2]!.at - c.openedAt!);
+    }
+
+    // A steady stream both ways (STREAM_BURST each way every PACE_MS); the block goes mid-stream.
+    const STREAM_BURST = 2;
+    const STREAM_BEFORE_MS = 1000;
+    const STREAM_AFTER_MS = 1000;
+    const SWITCH_WAIT_MS = 10_000;
+    const directFrame = (c: LabClient) => c.statuses.slice(3).find((s) => s.frame.status === 'UDP_ESTABLISHED' && s.frame.path === 'direct');
+    const receivedAtSwitch = new Map<LabClient, number>();
+    const started = performance.now();
+    let unblockedAt: number | null = null;
+    let bothDirectAt: number | null = null;
+    let sent = 0;
+    let blocked = 0;
+    for (;;) {
+      for (let j = 0; j < STREAM_BURST; j++, sent++) {
+        a.send(message('stream>', sent));
+        b.send(message('stream<', sent));
+      }
+      await sleep(PACE_MS);
+      const now = performance.now();
+      for (const c of [a, b]) if (!receivedAtSwitch.has(c) && directFrame(c)) receivedAtSwitch.set(c, c.data.length);
+      if (unblockedAt === null && now - started >= STREAM_BEFORE_MS) {
+        blocked = await lab.blockedPackets();
+        await lab.unblockSites();
+        unblockedAt = performance.now();
+      }
+      if (unblockedAt !== null && bothDirectAt === null && receivedAtSwitch.size === 2) bothDirectAt = now;
+      if (bothDirectAt !== null && now - bothDirectAt >= STREAM_AFTER_MS) break;
+      if (unblockedAt !== null && bothDirectAt === null && now - unblockedAt > SWITCH_WAIT_MS) {
+        throw new Error(`no direct path ${SWITCH_WAIT_MS} ms after the unblock; trails ${JSON.stringify([a.trail(), b.trail()])}`);
+      }
+    }
+    const [toB, toA] = await Promise.all([b.waitForData(sent), a.waitForData(sent)]);
+    await sleep(300); // a duplicate would land by now
+    expect(toB).toEqual(expectedStream('stream>', sent));
+    expect(toA).toEqual(expectedStream('stream<', sent));
+
+    for (const [name, c] of [['a', a], ['b', b]] as const) {
+      const frame = directFrame(c)!;
+      expect(frame.frame).toMatchObject({ family: 'ipv4', path: 'direct', peer: endpoint(lab.site(name === 'a' ? 'b' : 'a').public4, UDP_PORT) });
+      expect(c.trail()).toEqual(['CONNECTED', 'UDP_WAITING/ipv4', 'UDP_ESTABLISHED/ipv4', 'UDP_ESTABLISHED/ipv4']);
+      report.extra(`unblock->${name} direct`, frame.at - unblockedAt!);
+      // The switch came mid-stream: messages arrived before the direct frame and after it.
+      const before = receivedAtSwitch.get(c)!;
+      expect(before).toBeGreaterThan(0);
+      expect(before).toBeLessThan(sent);
+      report.extra(`${name} msgs before/after direct`, `${before}/${sent - before}`);
+    }
+    // The internet did drop the direct punches while the block stood.
+    expect(blocked).toBeGreaterThan(0);
+    report.extra('direct packets dropped by the block', blocked);
+    report.extra('msgs each way', sent);
+    expect([...a.errors, ...b.errors]).toEqual([]);
+  }, 60_000);
 });

@@ -68,6 +68,8 @@ export interface Site {
   hosts: Host[];
 }
 
+/** The internet's table that blocks traffic between two sites (`blockSites`). */
+const INET_BLOCK_TABLE = 'lab_block';
 const SITE_INDEX: Record<SiteName, SiteIndex> = { a: 1, b: 2 };
 /** A sysctl of the namespace: its /proc/sys path (below /proc/sys/net) and value. */
 type Sysctl = readonly [path: string, value: 0 | 1, presence: 'required' | 'if-present'];
@@ -187,6 +189,37 @@ export class Lab {
   async remapUdpPorts(site: SiteName, udpPorts: PortRange): Promise<void> {
     const s = this.site(site);
     await runIn(s.router, ['nft', '-f', '-'], replaceMasquerade(s.spec.nat, udpPorts));
+  }
+
+  /**
+   * The internet drops IPv4 forwarded between the public addresses of sites `x` and `y`, both
+   * ways (a table of its own in the internet namespace); traffic to and from the internet's own
+   * servers (a relay) is not forwarded, so it passes. `unblockSites` removes it.
+   */
+  async blockSites(x: SiteName, y: SiteName): Promise<void> {
+    const [px, py] = [this.site(x).public4, this.site(y).public4];
+    await runIn(this.inet, ['nft', '-f', '-'], [
+      `table ip ${INET_BLOCK_TABLE} {`,
+      '  chain forward {',
+      '    type filter hook forward priority filter; policy accept;',
+      `    ip saddr ${px} ip daddr ${py} counter drop`,
+      `    ip saddr ${py} ip daddr ${px} counter drop`,
+      '  }',
+      '}',
+      '',
+    ].join('\n'));
+  }
+
+  /** Packets the block of `blockSites` has dropped so far (both ways). */
+  async blockedPackets(): Promise<number> {
+    const out = await runIn(this.inet, ['nft', '-j', 'list', 'table', 'ip', INET_BLOCK_TABLE]);
+    const parsed = JSON.parse(out) as { nftables: Array<{ rule?: { expr: Array<{ counter?: { packets: number } }> } }> };
+    return parsed.nftables.flatMap((item) => item.rule?.expr ?? []).reduce((sum, e) => sum + (e.counter?.packets ?? 0), 0);
+  }
+
+  /** Removes the block of `blockSites`. */
+  async unblockSites(): Promise<void> {
+    await runIn(this.inet, ['nft', 'delete', 'table', 'ip', INET_BLOCK_TABLE]);
   }
 
   /** Deletes every namespace of this lab (and kills what still runs inside). Never throws. */

@@ -34,9 +34,11 @@ async function main(argv: string[]): Promise<number | 'running'> {
     case 'nginx':
       process.stdout.write((await import('./deploy/nginx.js')).nginxConfig());
       return EXIT_OK;
-    case 'systemd':
-      process.stdout.write((await import('./deploy/systemd.js')).systemdUnit());
+    case 'systemd': {
+      if (args.length > 1 || (args.length === 1 && args[0] !== '--relay')) throw new UsageError('usage: autoprox systemd [--relay]');
+      process.stdout.write((await import('./deploy/systemd.js')).systemdUnit({ role: args[0] === '--relay' ? 'relay' : 'serve' }));
       return EXIT_OK;
+    }
     case 'dockerfile':
       process.stdout.write((await import('./deploy/dockerfile.js')).dockerfile());
       return EXIT_OK;

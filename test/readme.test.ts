@@ -43,14 +43,16 @@ describe('README deployment templates', () => {
   it.each([
     ['nginx', () => import('../src/deploy/nginx.js').then((m) => m.nginxConfig())],
     ['systemd', () => import('../src/deploy/systemd.js').then((m) => m.systemdUnit())],
+    ['systemd --relay', () => import('../src/deploy/systemd.js').then((m) => m.systemdUnit({ role: 'relay' }))],
     ['dockerfile', () => import('../src/deploy/dockerfile.js').then((m) => m.dockerfile())],
   ])('shows exactly what `autoprox %s` prints', async (_, render) => {
     expect(readme).toContain(await render());
   });
 
-  it('the systemd unit is hardened and stops with SIGTERM', async () => {
+  it.each(['serve', 'relay'] as const)('the systemd unit (%s) is hardened and stops with SIGTERM', async (role) => {
     const { systemdUnit } = await import('../src/deploy/systemd.js');
-    const unit = systemdUnit();
+    const unit = systemdUnit({ role });
+    expect(unit).toContain(`dist/src/cli.js ${role}`);
     for (const option of ['DynamicUser=yes', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'CapabilityBoundingSet=', 'KillSignal=SIGTERM']) {
       expect(unit).toContain(option);
     }

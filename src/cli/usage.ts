@@ -32,7 +32,8 @@ usage:
                                             mint an HS256 client token (needs --jwt-secret or AUTOPROX_JWT_SECRET)
   autoprox config print [--config FILE] [serve options]
                                             the effective configuration (flag > env > file > default), secrets masked
-  autoprox nginx | systemd | dockerfile     print a deployment template (see README, Deployment)
+  autoprox nginx | systemd [--relay] | dockerfile
+                                            print a deployment template (see README, Deployment)
   autoprox keygen                           print a random 32-byte pre-shared key (base64url)
   autoprox connect <ws-url> --host H --port P --key=K --token=T [--ca FILE] [--binary]
                                             pipe stdin to a session, peer data to stdout, status to stderr

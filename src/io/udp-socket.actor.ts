@@ -22,7 +22,7 @@ export const UDP_SEND_BUFFER_BYTES = 1024 * 1024;
  * so the per-send lookup answers at once: dgram's default defers each send by a tick through
  * dns.lookup, which costs time per datagram and loses a CLOSE sent just before close().
  */
-function literalLookup(address: string, family: number, callback: (err: Error | null, address: string, family: number) => void): void {
+export function literalLookup(address: string, family: number, callback: (err: Error | null, address: string, family: number) => void): void {
   callback(null, address, family);
 }
 

@@ -17,14 +17,11 @@
  * Endpoints are written as 19 bytes: family (4 or 6), port (2, BE), address (16; an IPv4
  * address in the first 4, zeros after).
  */
+import { ipv4Bytes, ipv6Bytes, ipv6Text, type WireEndpoint } from './ip-bytes.js';
 import { CHANNEL_ID_BYTES, CHANNEL_OFFSET, PROTOCOL_VERSION } from './packet.js';
 
-/** An address and port as a relay sees it (the same shape as the sessions' Endpoint). */
-export interface Endpoint {
-  family: 'ipv4' | 'ipv6';
-  address: string;
-  port: number;
-}
+/** An address and port as a relay sees it. */
+export type Endpoint = WireEndpoint;
 
 export const RelayType = {
   /** server -> relay: "give me a cookie for this channel". */
@@ -89,15 +86,12 @@ export function macOf(datagram: Buffer): Buffer {
 }
 
 export function encodeEndpoint(endpoint: Endpoint, out: Buffer, offset: number): void {
+  const address = endpoint.family === 'ipv4' ? ipv4Bytes(endpoint.address) : ipv6Bytes(endpoint.address);
+  if (!address) throw new TypeError(`not an ${endpoint.family} address: ${endpoint.address}`);
   out.fill(0, offset, offset + ENDPOINT_BYTES);
   out[offset] = endpoint.family === 'ipv4' ? 4 : 6;
   out.writeUInt16BE(endpoint.port, offset + 1);
-  if (endpoint.family === 'ipv4') {
-    const parts = endpoint.address.split('.').map(Number);
-    for (let i = 0; i < 4; i++) out[offset + 3 + i] = parts[i]!;
-  } else {
-    ipv6Bytes(endpoint.address).copy(out, offset + 3);
-  }
+  address.copy(out, offset + 3);
 }
 
 export function decodeEndpoint(bytes: Buffer, offset: number): Endpoint | null {
@@ -105,15 +99,10 @@ export function decodeEndpoint(bytes: Buffer, offset: number): Endpoint | null {
   const port = bytes.readUInt16BE(offset + 1);
   if (port === 0) return null;
   if (family === 4) {
-    const address = Array.from(bytes.subarray(offset + 3, offset + 7)).join('.');
     if (bytes.subarray(offset + 7, offset + ENDPOINT_BYTES).some((b) => b !== 0)) return null;
-    return { family: 'ipv4', address, port };
+    return { family: 'ipv4', address: Array.from(bytes.subarray(offset + 3, offset + 7)).join('.'), port };
   }
-  if (family === 6) {
-    const groups: string[] = [];
-    for (let i = 0; i < 8; i++) groups.push(bytes.readUInt16BE(offset + 3 + 2 * i).toString(16));
-    return { family: 'ipv6', address: compressIpv6(groups), port };
-  }
+  if (family === 6) return { family: 'ipv6', address: ipv6Text(bytes.subarray(offset + 3, offset + 19)), port };
   return null;
 }
 
@@ -122,46 +111,6 @@ export function endpointBytes(endpoint: Endpoint): Buffer {
   const out = Buffer.alloc(ENDPOINT_BYTES);
   encodeEndpoint(endpoint, out, 0);
   return out;
-}
-
-function ipv6Bytes(address: string): Buffer {
-  const out = Buffer.alloc(16);
-  let text = address;
-  const zone = text.indexOf('%');
-  if (zone >= 0) text = text.slice(0, zone);
-  // An IPv4 tail (::ffff:1.2.3.4) becomes two groups.
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const [a, b, c, d] = v4[1]!.split('.').map(Number) as [number, number, number, number];
-    text = `${text.slice(0, -v4[1]!.length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, tail] = text.includes('::') ? (text.split('::') as [string, string]) : [text, null];
-  const headGroups = head ? head.split(':') : [];
-  const tailGroups = tail ? tail.split(':') : [];
-  const groups = tail === null ? headGroups : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
-  for (let i = 0; i < 8; i++) out.writeUInt16BE(parseInt(groups[i] ?? '0', 16) || 0, 2 * i);
-  return out;
-}
-
-/** RFC 5952 text: the longest run of two or more zero groups becomes `::`. */
-function compressIpv6(groups: string[]): string {
-  let bestStart = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLength) {
-      bestStart = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  if (bestStart < 0) return groups.join(':');
-  return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLength).join(':')}`;
 }
 
 function start(type: RelayType, channel: Buffer, length: number): Buffer {

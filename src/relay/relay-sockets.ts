@@ -5,16 +5,12 @@
  */
 import { createSocket, type Socket, type SocketOptions } from 'node:dgram';
 import { StartError } from '../errors.js';
+import { literalLookup } from '../io/udp-socket.actor.js';
 import type { Logger } from '../log.js';
 import type { Family, Relay } from './relay.js';
 
 /** Receive and send buffers asked for (bytes): bursts of many sessions at once. */
 export const RELAY_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
-
-/** Destinations are IP literals: no per-send DNS lookup (see udp-socket.actor.ts). */
-function literalLookup(address: string, family: number, callback: (err: Error | null, address: string, family: number) => void): void {
-  callback(null, address, family);
-}
 
 export interface RelaySockets {
   ports: Record<Family, number | null>;

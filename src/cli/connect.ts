@@ -17,6 +17,8 @@ export const BINARY_CHUNK_BYTES = 1200;
 /** Exit codes: the session closed normally (1000, 1001), or anything else. */
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
+/** How often the end of input looks whether the WebSocket has sent everything (ms). */
+const DRAIN_POLL_MS = 10;
 
 const FLAGS = {
   host: { type: 'string', multiple: true },
@@ -150,8 +152,8 @@ function pipeInput(session: Session, binary: boolean, stdin: NodeJS.ReadableStre
   const atEnd = async () => {
     try {
       await session.established();
-      await session.drained();
-      while (session.bufferedAmount > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      // Everything read is on the wire before the close (drained() stops at half the high-water mark).
+      while (session.bufferedAmount > 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
       await session.close();
     } catch {
       // the session ended first: its end is the answer

@@ -636,7 +636,7 @@ function targets({ throughput, latency, establish, scale, relay }: BenchResult):
   const out: Target[] = [];
   if (relay) {
     out.push({ name: 'relay CPU per forwarded datagram vs a bare node:dgram forwarder', limit: '<= 1.3x', measured: `${fmt(relay.cpuRatio)}x`, met: relay.cpuRatio <= 1.3 });
-    out.push({ name: `one relay holding ${fmt(relay.pairs.count)} relayed pairs`, limit: 'all paired', measured: `paired in ${fmt(relay.pairs.pairMs / 1000, 1)} s`, met: true });
+    out.push({ name: `one relay holding ${fmt(relay.pairs.count)} relayed pairs`, limit: 'all paired within 10 s', measured: `paired in ${fmt(relay.pairs.pairMs / 1000, 1)} s`, met: relay.pairs.pairMs <= 10_000 });
   }
   for (const t of throughput) {
     const c = t.cpuByKind;

@@ -17,6 +17,7 @@ import type { KeyObject } from 'node:crypto';
 import type { Endpoint } from '../../machines/endpoint.js';
 import { KeySchedule, open } from '../protocol/crypto.js';
 import { decodeHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
+import { freshHex, type HexNamer } from '../protocol/hex-names.js';
 import { PacketType, type PacketHeader } from '../protocol/packet.js';
 import type { PreauthGate } from '../limits/preauth-gate.js';
 import type { OpenResult } from './peer-keyring.js';
@@ -78,6 +79,8 @@ export class Channel<Member extends ChannelMember = ChannelMember> {
     readonly psk: Buffer,
     private readonly drops: ChannelDrops,
     private readonly gate: PreauthGate,
+    /** Where salts get their hex: the server's one cache (hex-names.ts), so routing keys are the same strings. */
+    readonly names: HexNamer = freshHex,
   ) {
     this.keys = new KeySchedule(psk);
   }
@@ -140,9 +143,8 @@ export class Channel<Member extends ChannelMember = ChannelMember> {
       case PacketType.HEARTBEAT:
         return this.#heartbeat(header, datagram, from, at);
       case PacketType.DATA:
-        return this.#bound(header, datagram, from, at, (m) => m.takeData(header, datagram));
       case PacketType.CLOSE:
-        return this.#bound(header, datagram, from, at, (m) => m.takeClose(header, datagram));
+        return this.#bound(header, datagram, from, at);
     }
   }
 
@@ -154,15 +156,15 @@ export class Channel<Member extends ChannelMember = ChannelMember> {
   }
 
   /** DATA and CLOSE: sealed for one session of ours, which must have heard the sender. */
-  #bound(header: PacketHeader, datagram: Buffer, from: Endpoint, at: number, take: (m: Member) => OpenResult): void {
+  #bound(header: PacketHeader, datagram: Buffer, from: Endpoint, at: number): void {
     const owners = this.#paths.get(header.salt);
     if (owners) {
       // The established peer: authenticated cheaply by its salt and tag, no pre-auth budget.
       if (owners.length === 1) {
-        const result = take(owners[0]!);
+        const result = take(owners[0]!, header, datagram);
         if (typeof result === 'string') owners[0]!.dropped(result);
       } else {
-        this.#tryEach(owners, take);
+        this.#tryEach(owners, header, datagram);
       }
       return;
     }
@@ -178,18 +180,18 @@ export class Channel<Member extends ChannelMember = ChannelMember> {
     }
     if (!this.#admit(from, at)) return;
     if (heard.length === 1) {
-      const result = take(heard[0]!);
+      const result = take(heard[0]!, header, datagram);
       if (typeof result === 'string') heard[0]!.dropped(result);
       return;
     }
-    this.#tryEach(heard, take);
+    this.#tryEach(heard, header, datagram);
   }
 
   /** Several sessions of ours heard that peer session: the packet is sealed for one of them. */
-  #tryEach(members: Member[], take: (m: Member) => OpenResult): void {
+  #tryEach(members: Member[], header: PacketHeader, datagram: Buffer): void {
     let replayed = false;
     for (const m of members) {
-      const result = take(m);
+      const result = take(m, header, datagram);
       if (typeof result !== 'string') return;
       replayed ||= result === 'replay';
     }
@@ -232,7 +234,7 @@ export class Channel<Member extends ChannelMember = ChannelMember> {
       this.drops.auth_failed++;
       return;
     }
-    const heartbeat = decodeHeartbeat(plaintext);
+    const heartbeat = decodeHeartbeat(plaintext, this.names);
     if (typeof heartbeat === 'string') {
       this.drops.malformed++;
       return;
@@ -274,4 +276,9 @@ export class Channel<Member extends ChannelMember = ChannelMember> {
     this.#heartbeatKeys.set(salt, key);
     return key;
   }
+}
+
+/** DATA or CLOSE to one session (a function, not a closure per datagram). */
+function take(member: ChannelMember, header: PacketHeader, datagram: Buffer): OpenResult {
+  return header.type === PacketType.DATA ? member.takeData(header, datagram) : member.takeClose(header, datagram);
 }

@@ -14,8 +14,8 @@ import type { Logger } from 'pino';
 import type { Echo, PeerHeartbeatEvent, SessionEvent } from '../../machines/types.js';
 import { formatEndpoint, sameEndpoint, type Endpoint } from '../../machines/endpoint.js';
 import { seal, type KeySchedule } from '../protocol/crypto.js';
-import { encodeHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
-import { encodeHeader, MAX_COUNTER, PacketType, SALT_BYTES, type PacketHeader } from '../protocol/packet.js';
+import { encodeHeartbeatEcho, type Heartbeat } from '../protocol/heartbeat.js';
+import { headerPrefix, MAX_COUNTER, PacketType, SALT_BYTES, stampHeader, type PacketHeader } from '../protocol/packet.js';
 import { bucketOrNull, type TokenBucket } from '../limits/token-bucket.js';
 import type { Clock } from '../clock.js';
 import type { Channel, ChannelMember } from './channel.js';
@@ -71,7 +71,9 @@ interface Path {
   txKey: KeyObject;
   /** Our salt when the path came up (CLOSE is sealed under it, even after it changed). */
   txSalt: Buffer;
-  /** The peer's latest heartbeat: what ours echo. */
+  /** The fixed part of our DATA headers on this path (packet.ts headerPrefix). */
+  dataHeader: Buffer;
+  /** The peer's latest heartbeat: what ours echo. Owned by the path (updated in place): copied before it leaves. */
   heard: Echo | null;
   /** The latest round trip measured (ms). */
   rttMs: number;
@@ -80,11 +82,12 @@ interface Path {
   silenced: boolean;
 }
 
-/** Our salt, as bytes and hex, and the key our heartbeats are sealed with. */
+/** Our salt, as bytes and hex, the key our heartbeats are sealed with, and their fixed header part. */
 interface Identity {
   salt: Buffer;
   hex: string;
   heartbeatKey: KeyObject;
+  heartbeatHeader: Buffer;
 }
 
 export class PeerLink implements ChannelMember {
@@ -156,7 +159,13 @@ export class PeerLink implements ChannelMember {
 
   #newIdentity(): Identity {
     const salt = randomBytes(SALT_BYTES);
-    return { salt, hex: salt.toString('hex'), heartbeatKey: this.#keys.heartbeatKey(salt) };
+    // Named by the channel's cache: the very string its routing maps and the peer's echoes use.
+    return {
+      salt,
+      hex: this.#options.channel.names.name(salt, 0, SALT_BYTES),
+      heartbeatKey: this.#keys.heartbeatKey(salt),
+      heartbeatHeader: headerPrefix(PacketType.HEARTBEAT, this.#channelId, salt),
+    };
   }
 
   /** A new salt: what peers sealed for the old one can no longer be opened (see the file comment). */
@@ -223,7 +232,14 @@ export class PeerLink implements ChannelMember {
     }
     path.entry.heartbeatWindow.mark(header.counter);
     stats.datagramsIn++;
-    path.heard = { salt: header.salt, sentAt: heartbeat.sentAt, at };
+    // The path's own record, rewritten in place (no object per heartbeat); the machine gets copies.
+    const heard = path.heard;
+    if (heard === null) path.heard = { salt: header.salt, sentAt: heartbeat.sentAt, at };
+    else {
+      heard.salt = header.salt;
+      heard.sentAt = heartbeat.sentAt;
+      heard.at = at;
+    }
     if (heartbeat.echoSalt !== this.#me.hex) return;
     const echoAgeMs = at - heartbeat.echoSentAt;
     if (echoAgeMs > timing.peerTimeoutMs) return;
@@ -311,7 +327,7 @@ export class PeerLink implements ChannelMember {
     entry.bound = true;
     if (this.#path) this.#leavePath();
     const timers = new PathTimers(timing, { beat: () => this.#beat(), silent: () => this.#silent() }, clock.now());
-    this.#path = { salt, endpoint, entry, txKey: this.#keys.dataKey(this.#me.salt, entry.saltBytes), txSalt: this.#me.salt, heard: echo, rttMs, timers, silenced: false };
+    this.#path = { salt, endpoint, entry, txKey: this.#keys.dataKey(this.#me.salt, entry.saltBytes), txSalt: this.#me.salt, dataHeader: headerPrefix(PacketType.DATA, this.#channelId, this.#me.salt), heard: echo && { ...echo }, rttMs, timers, silenced: false };
     this.#lastPath = this.#path;
     channel.pathUp(salt, this);
     this.#options.onRtt?.(rttMs);
@@ -349,7 +365,7 @@ export class PeerLink implements ChannelMember {
     const path = this.#path;
     if (!path) return;
     path.silenced = true;
-    this.emit({ type: 'peer.silent', heard: path.heard });
+    this.emit({ type: 'peer.silent', heard: path.heard && { ...path.heard } });
   }
 
   /** Relayed: a heartbeat to a direct place too, echoing what the path heard last (so the peer can prove it). */
@@ -364,19 +380,23 @@ export class PeerLink implements ChannelMember {
       return;
     }
     const sentAt = clock.now();
-    const body = encodeHeartbeat({
-      sentAt,
-      echoSalt: echo ? echo.salt : null,
-      echoSentAt: echo?.sentAt ?? 0,
-      echoDelayMs: echo ? Math.max(0, sentAt - echo.at) : 0,
-    });
-    this.#send(PacketType.HEARTBEAT, to, this.#me.heartbeatKey, this.#me.salt, body);
+    const body = echo
+      ? encodeHeartbeatEcho(sentAt, this.#saltBytes(echo.salt), echo.sentAt, Math.max(0, sentAt - echo.at))
+      : encodeHeartbeatEcho(sentAt, null, 0, 0);
+    this.#send(to, this.#me.heartbeatKey, this.#me.heartbeatHeader, body);
+  }
+
+  /** A peer salt's bytes: kept for the path's peer and every peer we hold keys for. */
+  #saltBytes(salt: string): Buffer {
+    const path = this.#path;
+    if (path !== null && path.salt === salt) return path.entry.saltBytes;
+    return this.#peers.get(salt)?.saltBytes ?? Buffer.from(salt, 'hex');
   }
 
   /** Seals one client message as DATA to the path's peer. */
   sendData(payload: Buffer): SendResult {
     const path = this.#path!;
-    return this.#send(PacketType.DATA, path.endpoint, path.txKey, path.txSalt, payload);
+    return this.#send(path.endpoint, path.txKey, path.dataHeader, payload);
   }
 
   /** The endpoint's family the path is on, for messages. */
@@ -388,10 +408,11 @@ export class PeerLink implements ChannelMember {
   sendClose(): void {
     const last = this.#lastPath;
     this.#lastPath = null;
-    if (last) this.#send(PacketType.CLOSE, last.endpoint, last.txKey, last.txSalt, Buffer.alloc(0));
+    if (last) this.#send(last.endpoint, last.txKey, headerPrefix(PacketType.CLOSE, this.#channelId, last.txSalt), Buffer.alloc(0));
   }
 
-  #send(type: PacketType, to: Endpoint, key: KeyObject, salt: Buffer, plaintext: Buffer): SendResult {
+  /** Seals `plaintext` under `key` with the next counter stamped into `prefix` (packet.ts headerPrefix), and sends it. */
+  #send(to: Endpoint, key: KeyObject, prefix: Buffer, plaintext: Buffer): SendResult {
     const { stats, sender, clock } = this.#options;
     if (this.#udpOut && !this.#udpOut.take(1, clock.now())) {
       stats.drops.udp_ceiling++;
@@ -400,7 +421,7 @@ export class PeerLink implements ChannelMember {
     // One counter per session across all its keys: a (key, nonce) pair never repeats. 2^53
     // packets is out of reach; refuse rather than wrap.
     if (this.#counter >= MAX_COUNTER) throw new Error('packet counter exhausted');
-    const header = encodeHeader(type, this.#channelId, salt, this.#counter++);
+    const header = stampHeader(prefix, this.#counter++);
     if (!sender.send(to, seal(key, header, plaintext))) {
       stats.drops.no_socket++;
       return 'no_socket';

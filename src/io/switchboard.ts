@@ -10,6 +10,7 @@ import type { Clock } from '../clock.js';
 import { formatEndpoint, type Endpoint, type Family } from '../../machines/endpoint.js';
 import { sourceGroup } from '../net/address.js';
 import { KeySchedule } from '../protocol/crypto.js';
+import { HexNames } from '../protocol/hex-names.js';
 import { decodeHeader, PACKET_OVERHEAD_BYTES, PROTOCOL_VERSION, PROTOCOL_VERSION_V0 } from '../protocol/packet.js';
 import { relayTypeOf } from '../protocol/relay-packet.js';
 import { isStunMessage } from '../protocol/stun.js';
@@ -61,6 +62,8 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
   #stun: StunReceiver | null = null;
   #relay: RelayReceiver | null = null;
   readonly preauth: PreauthGate;
+  /** The hex of every salt and channel id the server routes by, one string each (hex-names.ts). */
+  readonly names = new HexNames();
   readonly drops: PlaneDrops = {
     oversized: 0,
     malformed: 0,
@@ -124,7 +127,7 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
     const same = this.#channels.get(id) ?? [];
     const found = same.find((c) => timingSafeEqual(c.psk, psk));
     if (found) return found;
-    const channel = new Channel<Member>(id, psk, this.drops, this.preauth);
+    const channel = new Channel<Member>(id, psk, this.drops, this.preauth, this.names);
     this.#channels.set(id, [...same, channel]);
     return channel;
   }
@@ -147,7 +150,7 @@ export class Switchboard<Member extends ChannelMember = ChannelMember> {
       this.drops.oversized++;
       return;
     }
-    const header = decodeHeader(datagram);
+    const header = decodeHeader(datagram, this.names);
     if (typeof header === 'string') {
       // Off the hot path: only what is not autoprox is looked at as STUN (packet.ts: 0xa0-0xaf).
       if (header === 'not_autoprox' && this.#stun !== null && isStunMessage(datagram)) {

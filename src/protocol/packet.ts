@@ -19,6 +19,8 @@
  *   nonce (zero-padded to 96 bits) and the replay-window index.
  */
 
+import { freshHex, type HexNamer } from './hex-names.js';
+
 export const PROTOCOL_VERSION = 0xa1;
 /** The version byte of protocol v0 (autoprox 0.1), recognised only to say so. */
 export const PROTOCOL_VERSION_V0 = 0xa0;
@@ -73,8 +75,11 @@ function isPacketType(type: number | undefined): type is PacketType {
   return type === PacketType.HEARTBEAT || type === PacketType.DATA || type === PacketType.CLOSE;
 }
 
-/** Checks, in order: an autoprox version byte, this version, the length, the type, the counter. */
-export function decodeHeader(datagram: Buffer): PacketHeader | HeaderError {
+/**
+ * Checks, in order: an autoprox version byte, this version, the length, the type, the counter.
+ * `names` makes the channel id's and salt's hex (a server passes its cache, hex-names.ts).
+ */
+export function decodeHeader(datagram: Buffer, names: HexNamer = freshHex): PacketHeader | HeaderError {
   if (datagram.length < 2) return 'too_short';
   const version = datagram[0]!;
   if ((version & 0xf0) !== VERSION_FAMILY) return 'not_autoprox';
@@ -91,23 +96,39 @@ export function decodeHeader(datagram: Buffer): PacketHeader | HeaderError {
   if (high >= 0x200000) return 'bad_counter';
   return {
     type,
-    channel: datagram.toString('hex', CHANNEL_OFFSET, SALT_OFFSET),
-    salt: datagram.toString('hex', SALT_OFFSET, COUNTER_OFFSET),
+    channel: names.name(datagram, CHANNEL_OFFSET, SALT_OFFSET),
+    salt: names.name(datagram, SALT_OFFSET, COUNTER_OFFSET),
     counter: high * 0x1_0000_0000 + low,
   };
 }
 
 /** Writes a header into a fresh 34-byte buffer. `channel` and `salt` are Buffers of their sizes. */
 export function encodeHeader(type: PacketType, channel: Buffer, salt: Buffer, counter: number): Buffer {
+  return stampHeader(headerPrefix(type, channel, salt), counter);
+}
+
+/**
+ * The part of a sender's headers of one type that never changes (version, type, channel id,
+ * salt), as a header with counter 0: made once per salt, then stamped per packet.
+ */
+export function headerPrefix(type: PacketType, channel: Buffer, salt: Buffer): Buffer {
   if (!isPacketType(type)) throw new TypeError(`unknown packet type ${type}`);
   if (channel.length !== CHANNEL_ID_BYTES) throw new TypeError(`channel id must be ${CHANNEL_ID_BYTES} bytes`);
   if (salt.length !== SALT_BYTES) throw new TypeError(`salt must be ${SALT_BYTES} bytes`);
-  if (!Number.isSafeInteger(counter) || counter < 0) throw new TypeError('counter must be a non-negative safe integer');
-  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  const header = Buffer.alloc(HEADER_BYTES);
   header[0] = PROTOCOL_VERSION;
   header[1] = type;
   channel.copy(header, CHANNEL_OFFSET);
   salt.copy(header, SALT_OFFSET);
+  return header;
+}
+
+/** A fresh header: `prefix` (headerPrefix) with `counter` written in. */
+export function stampHeader(prefix: Buffer, counter: number): Buffer {
+  if (!Number.isSafeInteger(counter) || counter < 0) throw new TypeError('counter must be a non-negative safe integer');
+  if (prefix.length !== HEADER_BYTES) throw new TypeError(`a header prefix is ${HEADER_BYTES} bytes`);
+  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  prefix.copy(header, 0, 0, COUNTER_OFFSET);
   header.writeUInt32BE(Math.floor(counter / 0x1_0000_0000), COUNTER_OFFSET);
   header.writeUInt32BE(counter >>> 0, COUNTER_OFFSET + 4);
   return header;

@@ -792,6 +792,9 @@ const { values: flags } = parseArgs({
     /** For profiling and development: a comma-separated subset of the phases. */
     phases: { type: 'string', default: PHASES.join(',') },
     'scale-sessions': { type: 'string' },
+    /** For development: fewer scale steps and a shorter hold (ms) give a quicker A/B run. */
+    'scale-steps': { type: 'string' },
+    'scale-hold-ms': { type: 'string' },
     /** For profiling and development: throughput configurations to run, e.g. 1200x1,64x100. */
     configs: { type: 'string' },
   },
@@ -801,6 +804,11 @@ const configs = (flags.configs ?? SESSION_COUNTS.flatMap((n) => SIZES.map((size)
   .map((c) => c.split('x').map(Number) as [number, number]);
 const profile = { ...(flags.quick ? QUICK : FULL) };
 if (flags['scale-sessions']) profile.scaleSessions = Number(flags['scale-sessions']);
+if (flags['scale-steps']) profile.scaleSteps = Number(flags['scale-steps']);
+if (flags['scale-hold-ms']) profile.scaleHoldMs = Number(flags['scale-hold-ms']);
+for (const [name, value] of [['--scale-sessions', profile.scaleSessions], ['--scale-steps', profile.scaleSteps], ['--scale-hold-ms', profile.scaleHoldMs]] as const) {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name}: a whole number above 0, not ${value}`);
+}
 const phases = new Set(flags.phases!.split(',') as Phase[]);
 for (const phase of phases) if (!PHASES.includes(phase)) throw new Error(`--phases: unknown phase ${phase}`);
 /** Extra node flags for the relay processes, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */

@@ -309,6 +309,30 @@ describe('peer link: an established path kept by the IO (the heartbeat wheel, a 
     expect(e.a.events.filter((ev) => ev.type === 'peer.heartbeat')).toHaveLength(1);
   });
 
+  it('keeps what it heard in a record of its own: the echo the machine handed it and the heard it hands back are never rewritten', () => {
+    const w = world();
+    const a = w.member();
+    const p = w.peer();
+    w.deliver(p.heartbeat());
+    const given = { salt: p.hex, sentAt: 5, at: w.clock.now() };
+    a.link.openPath(p.hex, PEER, given, 1);
+    const answerAt = (sentAt: number) => w.deliver(p.heartbeat({ salt: a.link.salt, sentAt }));
+    w.clock.advance(1000);
+    answerAt(w.clock.now() - 10);
+    expect(given).toEqual({ salt: p.hex, sentAt: 5, at: 1000 }); // the path heard a newer one: its own record changed, not this
+    // Silence (stale echoes only), then more heartbeats after the machine was told.
+    for (let i = 0; i < 6; i++) {
+      w.clock.advance(1000);
+      answerAt(w.clock.now() - 6000);
+    }
+    const silent = a.events.find((ev) => ev.type === 'peer.silent') as Extract<SessionEvent, { type: 'peer.silent' }>;
+    expect(silent.heard).not.toBeNull();
+    const told = { ...silent.heard! };
+    w.clock.advance(1000);
+    answerAt(w.clock.now() - 6000);
+    expect(silent.heard).toEqual(told);
+  });
+
   it('a fresh heartbeat from a new endpoint goes to the machine (a move); a stale one does not', () => {
     const e = established();
     const elsewhere: Endpoint = { ...PEER, port: 41234 };

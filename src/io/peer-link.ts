@@ -22,18 +22,13 @@ import type { Channel, ChannelMember } from './channel.js';
 import type { HeartbeatWheel } from './heartbeat-wheel.js';
 import { PathTimers, type PathTiming } from './path-timers.js';
 import type { LinkStats } from './link-stats.js';
+import { EarlyData } from './early-data.js';
 import { PeerKeyring, type OpenResult, type PeerEntry } from './peer-keyring.js';
 
-/**
- * DATA from a peer session that has been heard (an authenticated heartbeat) but not adopted yet
- * is opened at once and held, at most this many datagrams, until the session adopts that peer:
- * the two sides establish a moment apart, and the first may send before the other is ready.
- * Only datagrams that authenticated are held, so nobody without the key can displace them.
- */
-export const EARLY_DATA_MAX_DATAGRAMS = 32;
 /** Earlier salts of a session still recognised as its own (packets of it in flight). */
 export const PREVIOUS_SALTS_KEPT = 3;
 
+export { EARLY_DATA_MAX_DATAGRAMS } from './early-data.js';
 export { newLinkStats, type LinkDropCause, type LinkStats } from './link-stats.js';
 
 /** Where packets leave: the switchboard. */
@@ -102,7 +97,7 @@ export class PeerLink implements ChannelMember {
   #path: Path | null = null;
   /** The last established path, kept after path.down so a closing session can still say CLOSE. */
   #lastPath: Path | null = null;
-  #early: Array<{ salt: string; payload: Buffer }> = [];
+  readonly #early: EarlyData;
   #joined = false;
   /** Sends events to the session machine (set once the machine is attached). */
   emit: (event: SessionEvent) => void = () => {};
@@ -112,6 +107,7 @@ export class PeerLink implements ChannelMember {
     this.#keys = options.channel.keys;
     this.#channelId = Buffer.from(options.channel.id, 'hex');
     this.#peers = new PeerKeyring(this.#keys);
+    this.#early = new EarlyData(options.stats);
     this.#udpOut = bucketOrNull(options.udpOutPerS, options.clock.now());
     this.#me = this.#newIdentity();
     this.#ownSalts = [this.#me.hex];
@@ -144,15 +140,14 @@ export class PeerLink implements ChannelMember {
 
   /** What this side holds in memory, by structure (bounded each). */
   footprint(): { peerKeys: number; early: number } {
-    return { peerKeys: this.#peers.size, early: this.#early.length };
+    return { peerKeys: this.#peers.size, early: this.#early.size };
   }
 
   dispose(): void {
     if (this.#joined) this.#options.channel.leave(this);
     this.#joined = false;
     this.emit = () => {};
-    this.#options.stats.drops.unknown_peer += this.#early.length;
-    this.#early = [];
+    this.#early.discard();
     if (this.#path) this.#options.wheel.remove(this.#path.timers);
     this.#path = null;
   }
@@ -173,8 +168,7 @@ export class PeerLink implements ChannelMember {
     this.#me = this.#newIdentity();
     this.#ownSalts = [this.#me.hex, ...this.#ownSalts].slice(0, PREVIOUS_SALTS_KEPT + 1);
     this.#peers.forgetData();
-    this.#options.stats.drops.unknown_peer += this.#early.length;
-    this.#early = [];
+    this.#early.discard();
     this.#options.channel.ownSaltsChanged(this);
   }
 
@@ -278,11 +272,7 @@ export class PeerLink implements ChannelMember {
       // Another peer session while established: it can never be adopted under this salt.
       stats.drops.unknown_peer++;
     } else {
-      if (this.#early.length >= EARLY_DATA_MAX_DATAGRAMS) {
-        this.#early.shift();
-        stats.drops.early_overflow++;
-      }
-      this.#early.push({ salt: header.salt, payload });
+      this.#early.hold(header.salt, payload);
     }
     return payload;
   }
@@ -333,12 +323,7 @@ export class PeerLink implements ChannelMember {
     this.#options.onRtt?.(rttMs);
     this.#beat();
     wheel.add(timers, timers.nextDue);
-    const early = this.#early;
-    this.#early = [];
-    for (const held of early) {
-      if (held.salt === salt) this.#options.deliver(held.payload);
-      else this.#options.stats.drops.unknown_peer++;
-    }
+    this.#early.adopt(salt, this.#options.deliver);
   }
 
   /** The path is lost (or the session ends): a new salt from here on. */

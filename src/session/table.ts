@@ -1,6 +1,6 @@
 /**
  * The live sessions of a server: the server-wide slots (`--max-sessions`), one record per
- * accepted WebSocket (session.ts), and the WebSocket keepalive sweep. A record is made here,
+ * accepted WebSocket (session.ts), and the WebSocket keepalive sweep (spread over its period: ping-slices.ts). A record is made here,
  * handed to the supervisor (whose session host starts its actor), and leaves the table when it
  * has released everything.
  */
@@ -11,6 +11,7 @@ import { Refusal } from '../errors.js';
 import type { Admitted } from '../http/admission.js';
 import type { SessionLink } from '../io/session-link.js';
 import type { SessionRegistry } from '../observe/registry.js';
+import { PingSlices, sliceSchedule } from './ping-slices.js';
 import { Session } from './session.js';
 
 /** Seconds a client is asked to wait when the server is full. */
@@ -37,9 +38,13 @@ export class SessionTable {
   /** Sessions open or being admitted. */
   #reserved = 0;
   #pings: Timer | null = null;
+  readonly #pingSchedule: { count: number; tickMs: number };
+  readonly #pingSlices: PingSlices<Session>;
 
   constructor(deps: SessionTableDeps) {
     this.#deps = deps;
+    this.#pingSchedule = sliceSchedule(deps.wsPingMs);
+    this.#pingSlices = new PingSlices(this.#pingSchedule.count);
   }
 
   /** A server-wide slot for a session being admitted: its release, or why not. */
@@ -67,10 +72,12 @@ export class SessionTable {
       onEnd: (ended) => {
         this.#sessions.delete(ended.id);
         this.links.delete(ended.id);
+        this.#pingSlices.remove(ended);
       },
     });
     this.#sessions.set(session.id, session);
     this.links.set(session.id, session.link);
+    this.#pingSlices.add(session);
     // However the session ends, a closed WebSocket gives its slots back.
     ws.once('close', () => session.end());
     this.#deps.start(session);
@@ -85,10 +92,13 @@ export class SessionTable {
     return this.#sessions.size;
   }
 
-  /** Pings every client every --ws-ping-ms; one that missed the previous ping is dropped. */
+  /**
+   * Pings every client once every --ws-ping-ms, a slice of them at a time (at most a second
+   * apart); one that did not answer its previous ping is dropped.
+   */
   startPings(): void {
-    this.#pings ??= this.#deps.clock.every(this.#deps.wsPingMs, () => {
-      for (const session of this.#sessions.values()) session.link.client.ping();
+    this.#pings ??= this.#deps.clock.every(this.#pingSchedule.tickMs, () => {
+      this.#pingSlices.visitNext((session) => session.link.client.ping());
     });
   }
 

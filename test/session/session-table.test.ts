@@ -27,7 +27,7 @@ afterEach(async () => {
   for (const p of pairs.splice(0)) await p.close();
 });
 
-function table(maxSessions = 2) {
+function table(maxSessions = 2, wsPingMs = 30_000) {
   const clock = new FakeClock();
   const log = createLogger('silent');
   const switchboard = new Switchboard<PeerLink>({ maxPayloadBytes: 1200, preauth: { perSourcePerS: 0, totalPerS: 0 }, log, clock });
@@ -39,7 +39,7 @@ function table(maxSessions = 2) {
   let accepting = true;
   const t = new SessionTable({
     maxSessions,
-    wsPingMs: 30_000,
+    wsPingMs,
     clock,
     registry,
     accepting: () => accepting,
@@ -47,7 +47,7 @@ function table(maxSessions = 2) {
       new SessionLink({ id: admitted.id, ws, socket, psk: admitted.params.key, maxPayload: 1200, switchboard, log, clock, limits: { clientMsgsPerS: 0, clientBytesPerS: 0, udpOutPerS: 0 }, deny: () => null, tokenExpiresAtMs: null, wheel, timing: { heartbeatMs: 1000, peerTimeoutMs: 5000 } }),
     start: (session) => started.push(session),
   });
-  return { t, registry, started, stopAccepting: () => (accepting = false) };
+  return { t, clock, registry, started, stopAccepting: () => (accepting = false) };
 }
 
 function admitted(t: SessionTable, id: string, released: string[]): Admitted {
@@ -114,5 +114,38 @@ describe('SessionTable', () => {
     expect(await pair.closed).toMatchObject({ code: 1001, reason: 'server_shutdown' });
     expect(released).toEqual(['late']);
     expect(t.size).toBe(0);
+  });
+
+  it('pings a slice of the clients per tick (at most a second apart), each once per --ws-ping-ms; one that never answers is dropped', async () => {
+    const { t, clock } = table(3, 3_000);
+    const released: string[] = [];
+    const opened = [await open(t, 'a', released), await open(t, 'b', released), await open(t, 'c', released)];
+    const pings = [0, 0, 0];
+    opened.forEach(({ pair }, i) => pair.client.on('ping', () => pings[i]!++));
+    const settle = async (total: number) => {
+      const until = Date.now() + 2_000;
+      while (pings.reduce((a, b) => a + b, 0) < total && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 30)); // and nothing more arrives
+    };
+    t.startPings();
+    clock.advance(1_000);
+    await settle(1);
+    expect(pings).toEqual([1, 0, 0]); // one slice of three, not all at once
+    clock.advance(2_000);
+    await settle(3);
+    expect(pings).toEqual([1, 1, 1]);
+    // 'b' stops reading: it never sees (nor answers) its next ping, and is dropped at the one after.
+    (opened[1]!.pair.client as unknown as { _socket: { pause(): void } })._socket.pause();
+    clock.advance(3_000);
+    await settle(5);
+    expect(pings).toEqual([2, 1, 2]);
+    clock.advance(3_000);
+    await settle(7);
+    expect(pings).toEqual([3, 1, 3]);
+    await opened[1]!.pair.until(() => t.size === 2, "'b' dropped", 2_000);
+    expect(t.get('b')).toBeUndefined();
+    expect(t.get('a')).toBeDefined();
+    expect(t.get('c')).toBeDefined();
+    t.stopPings();
   });
 });

@@ -9,6 +9,7 @@ import { CLAIM_ADMIN } from '../auth/claims.js';
 import { mintToken } from '../auth/token.js';
 import { hs256Verifier, loadVerifier } from '../auth/verifier.js';
 import { loadConfigFile } from '../config-file.js';
+import { missingNodeFlags } from '../deploy/node-flags.js';
 import { connectRedis, RedisUnavailable } from '../limits/redis.js';
 import { ConfigError } from '../errors.js';
 import { startInspector } from '../observe/inspector.js';
@@ -119,6 +120,8 @@ export async function serveCommand(args: string[], env: NodeJS.ProcessEnv): Prom
     throw new StartError(e.code === 'EADDRINUSE' ? `--inspect-port ${config.inspectPort} is taken: ${e.message}` : e.message, bind);
   }
   log.info({ url: handle.url, udp: handle.udp }, 'listening');
+  const missing = missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS);
+  if (missing.length > 0) log.info({ missing }, `node runs without ${missing.join(' ')}: garbage collection pauses are longer (README "Node flags"); npm start, the systemd unit and the container give them`);
   if (inspector) log.info({ url: inspector.url, stream: `${inspector.url.replace(/^http/, 'ws')}stream` }, 'inspector');
 
   if (secret !== null) {

@@ -1,8 +1,11 @@
 /**
  * `autoprox systemd [--relay]`: a hardened systemd unit for the server (or the relay). Secrets
  * come from an environment file readable by root only; the config file holds the rest (the
- * relay takes its flags as AUTOPROX_<NAME> from its environment file). Stop is SIGTERM.
+ * relay takes its flags as AUTOPROX_<NAME> from its environment file). Stop is SIGTERM. The server
+ * runs with the node flags of node-flags.ts.
  */
+import { SERVER_NODE_FLAGS } from './node-flags.js';
+
 export interface SystemdOptions {
   /** The server (`serve`) or the relay (`relay`). */
   role: 'serve' | 'relay';
@@ -50,7 +53,7 @@ Wants=network-online.target
 
 [Service]
 Type=simple
-ExecStart=/usr/bin/node ${o.installDir}/dist/src/cli.js serve --config ${o.configFile}
+ExecStart=/usr/bin/node ${SERVER_NODE_FLAGS.join(' ')} ${o.installDir}/dist/src/cli.js serve --config ${o.configFile}
 # AUTOPROX_JWT_SECRET=... (and AUTOPROX_REDIS_URL with a password): keep secrets out of the config file.
 EnvironmentFile=${o.environmentFile}
 ExecReload=/bin/kill -HUP $MAINPID`;

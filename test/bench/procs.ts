@@ -3,6 +3,7 @@
  * and all killed (the whole group) when the run ends, however it ends.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
@@ -65,7 +66,8 @@ export interface Listening {
 
 /**
  * Starts a server process (autoprox or a bare relay) that prints JSON lines on stdout, the
- * first `"msg":"listening"` line saying where it listens. Later stdout lines are read and dropped.
+ * first `"msg":"listening"` line saying where it listens. Later stdout lines are read and dropped
+ * (or, with BENCH_STDOUT_DIR=DIR, written to DIR/<pid>.out: e.g. the output of BENCH_NODE_ARGS=--trace-gc-nvp).
  */
 export async function startListener(command: string, args: string[]): Promise<{ proc: ChildProcess; listening: Listening }> {
   const proc = spawn(command, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
@@ -77,7 +79,9 @@ export async function startListener(command: string, args: string[]): Promise<{ 
   const listening = await new Promise<Listening>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${args.join(' ')}: no listening line within ${START_TIMEOUT_MS} ms: ${stderr.join('\n')}`)), START_TIMEOUT_MS);
     let found = false;
+    const keep = process.env.BENCH_STDOUT_DIR ? createWriteStream(`${process.env.BENCH_STDOUT_DIR}/${proc.pid}.out`) : null;
     createInterface({ input: proc.stdout! }).on('line', (line) => {
+      keep?.write(`${line}\n`);
       if (found || !line.includes('"listening"')) return;
       found = true;
       clearTimeout(timer);

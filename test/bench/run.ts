@@ -17,6 +17,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { mintToken } from '../../src/auth/token.js';
+import { SERVER_NODE_FLAGS } from '../../src/deploy/node-flags.js';
 import type { Command, Counts, Health, OpenResult, Reply, SendResult, SessionSpec } from './client-protocol.js';
 import { cpuOf, forkTs, killAll, killChildrenOnExit, rssOf, sleep, startListener, stop, type Listening } from './procs.js';
 import { fmt, percentile, ratio, round, table } from './stats.js';
@@ -191,12 +192,16 @@ interface RelayPair {
   B: Relay;
 }
 
+/**
+ * Every relay kind runs with the node flags autoprox's deployments use (src/deploy/node-flags.ts),
+ * as they get its socket settings: the ratios measure autoprox's own work, not a flag.
+ */
 async function startRelay(kind: Kind): Promise<Relay> {
   const { proc, listening } =
     kind === 'autoprox'
-      ? await startListener(process.execPath, [...RELAY_NODE_ARGS, CLI, 'serve', ...AUTOPROX_FLAGS])
+      ? await startListener(process.execPath, [...SERVER_NODE_FLAGS, ...RELAY_NODE_ARGS, CLI, 'serve', ...AUTOPROX_FLAGS])
       : await startListener(process.execPath, [
-          ...RELAY_NODE_ARGS, '--import', 'tsx', BARE_RELAY, '--mode', kind,
+          ...SERVER_NODE_FLAGS, ...RELAY_NODE_ARGS, '--import', 'tsx', BARE_RELAY, '--mode', kind,
           // The AES relay does autoprox's upkeep too: a sealed heartbeat out and one opened per session per interval.
           ...(kind === 'aead' ? ['--heartbeat-ms', String(HEARTBEAT_MS)] : []),
         ]);

@@ -10,7 +10,7 @@
  * 3-8 ms on those handles (`--trace-gc-nvp`: heap.external_weak_global_handles), which is the
  * round trip's tail. Capped, scavenges come every ~70 ms and take 0.1-0.5 ms. Measured in
  * `npm run bench` (README "Performance"): round trip p99 at 1,200 B 3.7-3.9 ms instead of
- * 4.4-7.5 ms, RSS per idle session 15 % lower, loss-free throughput and idle upkeep unchanged.
+ * 4.4-7.5 ms, RSS per idle session 10-15 % lower, loss-free throughput and idle upkeep unchanged.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 

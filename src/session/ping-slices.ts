@@ -2,8 +2,8 @@
  * The WebSocket keepalive sweep, spread over its period: each session belongs to one of
  * `count` slices (round robin at open), and each tick visits the next slice, so that with
  * 10,000 sessions and --ws-ping-ms 30000 a tick pings about 333 of them every second instead of
- * all of them in one turn every 30 s (which held the event loop for tens of milliseconds and
- * showed in the RTT tail). Every session is still visited once per period.
+ * all of them in one turn every 30 s (10,000 frames written in one turn: 2 % of an idle
+ * server's profile, all at once). Every session is still visited once per period.
  */
 
 /** The longest gap between two ticks of the sweep (ms). */

@@ -1,8 +1,8 @@
 /**
  * The live sessions of a server: the server-wide slots (`--max-sessions`), one record per
- * accepted WebSocket (session.ts), and the WebSocket keepalive sweep (spread over its period: ping-slices.ts). A record is made here,
- * handed to the supervisor (whose session host starts its actor), and leaves the table when it
- * has released everything.
+ * accepted WebSocket (session.ts), and the WebSocket keepalive sweep (spread over its period:
+ * ping-slices.ts). A record is made here, handed to the supervisor (whose session host starts
+ * its actor), and leaves the table when it has released everything.
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';

@@ -18,6 +18,7 @@ import { createUpgrades } from './http/upgrades.js';
 import { ownEndpointsOf } from './io/own-endpoints.js';
 import type { PeerLink } from './io/peer-link.js';
 import { HeartbeatWheel } from './io/heartbeat-wheel.js';
+import { InputPacer } from './io/input-pacer.js';
 import { RelayLinks } from './io/relay-links.js';
 import { resolveRelays } from './io/relay-resolve.js';
 import { admissionKey } from './protocol/relay-auth.js';
@@ -86,6 +87,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
   const preauth = { perSourcePerS: config.udpPreauthPerS, totalPerS: config.udpPreauthTotalPerS };
   const switchboard = new Switchboard<PeerLink>({ maxPayloadBytes: config.maxPayload, preauth, log, clock });
   const registry = new SessionRegistry(() => clock.wallMs());
+  const pacer = new InputPacer(clock);
   const wheel = new HeartbeatWheel(clock, (err) => log.error({ err: String(err) }, 'a session\'s path timers failed: that session is no longer kept alive'));
   // Operator-configured relays, resolved once; they carry the sessions that cannot punch through.
   const relayEndpoints = await resolveRelays(config.relay);
@@ -128,7 +130,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
         id, ws, socket, psk: params.key, maxPayload: config.maxPayload, switchboard, log, clock, limits: config,
         // A relay is the operator's, not the client's choice: no target rule (the token's neither) applies to it.
         deny: (endpoint) => (relays?.isRelay(endpoint) ? null : policy.deny(endpoint, grants.targets)),
-        wheel, timing: config, onRtt: (rttMs) => metrics.rtt(rttMs), ...(discovery ? { endpoints: discovery } : {}),
+        wheel, pacer, timing: config, onRtt: (rttMs) => metrics.rtt(rttMs), ...(discovery ? { endpoints: discovery } : {}),
         ...(relays ? { relays } : {}),
         // A token accepted within the clock tolerance keeps its session for that tolerance too.
         tokenExpiresAtMs: config.sessionOutlivesToken ? null : grants.expiresAtMs + config.jwtClockToleranceS * 1000,
@@ -162,6 +164,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
     relays?.stop();
     supervisor.stop();
     sessionCounter.close();
+    pacer.close();
     throw err;
   });
   table.startPings();
@@ -179,6 +182,7 @@ export async function startServer(config: ServeConfig, deps: ServerDeps): Promis
         for (const ws of upgrades.wss.clients) ws.terminate();
         await frontEnd.close();
         sessionCounter.close();
+        pacer.close();
       },
     }));
 

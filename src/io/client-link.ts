@@ -14,6 +14,7 @@ import { bucketOrNull, type TokenBucket } from '../limits/token-bucket.js';
 import { corkForBurst } from './burst-cork.js';
 import { ClientReports } from './client-reports.js';
 import type { EndpointsFrame } from '../net/nat-mapping.js';
+import type { InputPacer } from './input-pacer.js';
 import type { LinkStats, SendResult } from './peer-link.js';
 
 /** Client messages held while the path is not established, at most (count). */
@@ -60,6 +61,8 @@ export interface ClientLinkOptions {
   onClosed: (code: number) => void;
   /** Given: an `endpoints` frame after CONNECTED and again whenever it changes; absent: none. */
   endpoints?: EndpointsSource;
+  /** The server's pacer of client input (input-pacer.ts); absent: every message at once. */
+  pacer?: InputPacer;
 }
 
 type Rejection = Extract<ClientErrorCode, 'payload_too_large' | 'text_not_supported' | 'queue_full' | 'rate_limited' | 'not_delivered'>;
@@ -77,6 +80,8 @@ export class ClientLink {
   #closed = false;
   #closeCode = 1006;
   #endpointsOff: (() => void) | null = null;
+  /** Messages waiting for a later turn (the pacer said the loop was busy), in order; the socket is paused meanwhile. */
+  #inbox: Array<{ data: RawData; isBinary: boolean }> | null = null;
 
   constructor(options: ClientLinkOptions) {
     this.#options = options;
@@ -166,6 +171,7 @@ export class ClientLink {
     this.#reports.dispose();
     this.#queue = [];
     this.#queuedBytes = 0;
+    this.#inbox = null;
     this.close(1011, 'internal_error');
   }
 
@@ -202,6 +208,44 @@ export class ClientLink {
   }
 
   readonly #onMessage = (data: RawData, isBinary: boolean): void => {
+    const { pacer } = this.#options;
+    if (pacer && (this.#inbox !== null || !pacer.fresh())) {
+      this.#hold(pacer, data, isBinary);
+      return;
+    }
+    this.#handle(data, isBinary);
+  };
+
+  /** Keeps a message for a later turn; the first one pauses the socket and asks the pacer for a turn. */
+  #hold(pacer: InputPacer, data: RawData, isBinary: boolean): void {
+    if (this.#inbox === null) {
+      this.#inbox = [];
+      this.#ws.pause();
+      pacer.later(this.#drain);
+    }
+    this.#inbox.push({ data, isBinary });
+  }
+
+  /** The pacer's turn: handles held messages while it may; true once none is left (the socket reads again). */
+  readonly #drain = (): boolean => {
+    const inbox = this.#inbox;
+    if (inbox === null) return true; // disposed meanwhile
+    const pacer = this.#options.pacer!;
+    let done = 0;
+    while (done < inbox.length && pacer.fresh()) {
+      const { data, isBinary } = inbox[done]!;
+      done++;
+      this.#handle(data, isBinary);
+      if (this.#inbox !== inbox) return true; // disposed by what it handled
+    }
+    inbox.splice(0, done);
+    if (inbox.length > 0) return false;
+    this.#inbox = null;
+    if (!this.#closed) this.#ws.resume();
+    return true;
+  };
+
+  #handle(data: RawData, isBinary: boolean): void {
     if (!isBinary) {
       this.#reject('text_not_supported', 'text frames are not relayed: send binary messages');
       return;
@@ -231,7 +275,7 @@ export class ClientLink {
     }
     this.#queue.push(payload);
     this.#queuedBytes += payload.length;
-  };
+  }
 
   readonly #onClose = (code: number): void => {
     this.#closed = true;

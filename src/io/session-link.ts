@@ -22,6 +22,7 @@ import type { RelayLinks } from './relay-links.js';
 import { ClientLink, type EndpointsSource, type LinkLimits } from './client-link.js';
 import { newLinkStats, PeerLink, type LinkStats } from './peer-link.js';
 import type { Switchboard } from './switchboard.js';
+import type { InputPacer } from './input-pacer.js';
 
 export { QUEUE_MAX_BYTES, QUEUE_MAX_MESSAGES, type LinkLimits } from './client-link.js';
 export { EARLY_DATA_MAX_DATAGRAMS, type LinkDropCause, type LinkStats } from './peer-link.js';
@@ -50,6 +51,8 @@ export interface SessionLinkOptions {
   endpoints?: EndpointsSource;
   /** The server's bindings at its relays (servers with --relay). */
   relays?: RelayLinks;
+  /** The server's pacer of client input. */
+  pacer?: InputPacer;
 }
 
 export class SessionLink implements SessionPort {
@@ -95,6 +98,7 @@ export class SessionLink implements SessionPort {
       toPeer: this.peer,
       onClosed: (code) => this.#emit({ type: 'ws.closed', code }),
       ...(options.endpoints ? { endpoints: options.endpoints } : {}),
+      ...(options.pacer ? { pacer: options.pacer } : {}),
     });
   }
 

@@ -208,12 +208,13 @@ export class ClientLink {
   }
 
   readonly #onMessage = (data: RawData, isBinary: boolean): void => {
-    const { pacer } = this.#options;
-    if (pacer && (this.#inbox !== null || !pacer.fresh())) {
+    const { pacer, clock } = this.#options;
+    const at = clock.now();
+    if (pacer && (this.#inbox !== null || !pacer.fresh(at))) {
       this.#hold(pacer, data, isBinary);
       return;
     }
-    this.#handle(data, isBinary);
+    this.#handle(data, isBinary, at);
   };
 
   /** Keeps a message for a later turn; the first one pauses the socket and asks the pacer for a turn. */
@@ -230,12 +231,13 @@ export class ClientLink {
   readonly #drain = (): boolean => {
     const inbox = this.#inbox;
     if (inbox === null) return true; // disposed meanwhile
+    const { clock } = this.#options;
     const pacer = this.#options.pacer!;
     let done = 0;
-    while (done < inbox.length && pacer.fresh()) {
+    for (let at = clock.now(); done < inbox.length && pacer.fresh(at); at = clock.now()) {
       const { data, isBinary } = inbox[done]!;
       done++;
-      this.#handle(data, isBinary);
+      this.#handle(data, isBinary, at);
       if (this.#inbox !== inbox) return true; // disposed by what it handled
     }
     inbox.splice(0, done);
@@ -245,18 +247,18 @@ export class ClientLink {
     return true;
   };
 
-  #handle(data: RawData, isBinary: boolean): void {
+  /** One client message, read from the socket or from the inbox at `at` (clock ms). */
+  #handle(data: RawData, isBinary: boolean, at: number): void {
     if (!isBinary) {
       this.#reject('text_not_supported', 'text frames are not relayed: send binary messages');
       return;
     }
     const payload = data as Buffer;
-    const { maxPayload, limits, clock, toPeer } = this.#options;
+    const { maxPayload, limits, toPeer } = this.#options;
     if (payload.length > maxPayload) {
       this.#reject('payload_too_large', `message of ${payload.length} bytes is over the ${maxPayload}-byte limit`);
       return;
     }
-    const at = clock.now();
     if (this.#msgs && !this.#msgs.take(1, at)) {
       this.#reject('rate_limited', `message not sent: over this session's limit of ${limits.clientMsgsPerS} messages/s`);
       return;

@@ -10,7 +10,8 @@
  * watchdogs declared busy sessions lost. With the pacer, a turn of client input ends after about
  * `busyMaxMs`: the UDP socket and the timers get theirs, then the inboxes go on.
  *
- * Whether the loop yielded is told by timers: a tick every PACER_TICK_MS, and each drain turn.
+ * Whether the loop yielded is told by timers: a tick every PACER_TICK_MS (started by the first
+ * client message, so a server no client has used runs no timer for it), and each drain turn.
  */
 import type { Clock, Timer } from '../clock.js';
 
@@ -25,8 +26,8 @@ export type Drain = () => boolean;
 export class InputPacer {
   readonly #clock: Clock;
   readonly #busyMaxMs: number;
-  #lastYield: number;
-  readonly #ticker: Timer;
+  #lastYield = 0;
+  #ticker: Timer | null = null;
   /** Inboxes waiting, first come first served; one that runs out of time goes to the back. */
   #waiting: Drain[] = [];
   #turn: Timer | null = null;
@@ -35,15 +36,18 @@ export class InputPacer {
     if (!(busyMaxMs > 0)) throw new RangeError(`busyMaxMs must be above 0, not ${busyMaxMs}`);
     this.#clock = clock;
     this.#busyMaxMs = busyMaxMs;
-    this.#lastYield = clock.now();
-    this.#ticker = clock.every(PACER_TICK_MS, () => {
-      this.#lastYield = clock.now();
-    });
   }
 
-  /** True while client input may go on in this turn (the loop ran a timer within busyMaxMs). */
-  fresh(): boolean {
-    return this.#clock.now() - this.#lastYield <= this.#busyMaxMs;
+  /** True while client input may go on in this turn (the loop ran a timer within busyMaxMs of `now`). */
+  fresh(now: number = this.#clock.now()): boolean {
+    if (this.#ticker === null) {
+      const clock = this.#clock;
+      this.#lastYield = now;
+      this.#ticker = clock.every(PACER_TICK_MS, () => {
+        this.#lastYield = clock.now();
+      });
+    }
+    return now - this.#lastYield <= this.#busyMaxMs;
   }
 
   /** Inboxes waiting for a turn. */
@@ -58,7 +62,8 @@ export class InputPacer {
   }
 
   close(): void {
-    this.#ticker.cancel();
+    this.#ticker?.cancel();
+    this.#ticker = null;
     this.#turn?.cancel();
     this.#turn = null;
     this.#waiting = [];

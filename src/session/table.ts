@@ -38,13 +38,14 @@ export class SessionTable {
   /** Sessions open or being admitted. */
   #reserved = 0;
   #pings: Timer | null = null;
-  readonly #pingSchedule: { count: number; tickMs: number };
+  readonly #pingTickMs: number;
   readonly #pingSlices: PingSlices<Session>;
 
   constructor(deps: SessionTableDeps) {
     this.#deps = deps;
-    this.#pingSchedule = sliceSchedule(deps.wsPingMs);
-    this.#pingSlices = new PingSlices(this.#pingSchedule.count);
+    const { count, tickMs } = sliceSchedule(deps.wsPingMs);
+    this.#pingTickMs = tickMs;
+    this.#pingSlices = new PingSlices(count);
   }
 
   /** A server-wide slot for a session being admitted: its release, or why not. */
@@ -97,7 +98,7 @@ export class SessionTable {
    * apart); one that did not answer its previous ping is dropped.
    */
   startPings(): void {
-    this.#pings ??= this.#deps.clock.every(this.#pingSchedule.tickMs, () => {
+    this.#pings ??= this.#deps.clock.every(this.#pingTickMs, () => {
       this.#pingSlices.visitNext((session) => session.link.client.ping());
     });
   }

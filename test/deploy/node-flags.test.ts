@@ -8,6 +8,7 @@ import { dockerfile } from '../../src/deploy/dockerfile.js';
 import { missingNodeFlags, SERVER_NODE_FLAGS } from '../../src/deploy/node-flags.js';
 import { systemdUnit } from '../../src/deploy/systemd.js';
 import { killAllServers, startServerProcess, TEST_SECRET } from '../helpers/server-process.js';
+import { eventually } from '../helpers/waiter.js';
 
 afterEach(async () => {
   await killAllServers();
@@ -40,8 +41,7 @@ describe('missingNodeFlags', () => {
   it('a server started without them says so once in its log, naming the flag; started with them it does not', async () => {
     const without = await startServerProcess([`--jwt-secret=${TEST_SECRET}`, '--udp-port', '0']);
     const hints = () => without.logs.filter((line) => line.includes('node runs without'));
-    const until = Date.now() + 5_000;
-    while (hints().length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await eventually(() => hints().length > 0, 'the hint in the log', 5_000);
     expect(hints()).toHaveLength(1);
     expect(JSON.parse(hints()[0]!)).toMatchObject({ level: 'info', missing: ['--max-semi-space-size=1'] });
     const withFlags = await startServerProcess([`--jwt-secret=${TEST_SECRET}`, '--udp-port', '0'], { NODE_OPTIONS: SERVER_NODE_FLAGS.join(' ') });
